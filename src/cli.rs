@@ -1,0 +1,309 @@
+//! The command line as clap sees it. Nothing here is used past `config`:
+//! `Config::from_cli` turns these raw values into checked, plain data.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::RangedU64ValueParser;
+use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
+
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0    every job succeeded or was skipped (file already present)
+  1    at least one job failed (the others were still downloaded)
+  2    usage or input error (bad flag, unreadable list file, bad header)
+  130  interrupted (Ctrl-C / SIGTERM)";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tget",
+    version,
+    about = "Download batches of URLs on a fixed pool of OS threads",
+    long_about = "Download batches of URLs on a fixed pool of named OS worker threads, \
+                  with one progress bar per worker and a timing report that compares the \
+                  threaded run against a sequential baseline.",
+    after_help = EXIT_CODES,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub download: DownloadArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Time the same batch at several thread counts (offline by default, on a built-in loopback server)
+    Bench(BenchArgs),
+}
+
+/// Where URLs come from: arguments, list files, stdin.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// URLs to download (http or https)
+    #[arg(value_name = "URL", value_hint = ValueHint::Url)]
+    pub urls: Vec<String>,
+
+    /// Read URLs from FILE, one per line ("-" for stdin); may be repeated.
+    /// Lines: `URL [out=NAME] [sha256=HEX]`; blank lines and `#` comments are ignored
+    #[arg(short = 'i', long = "input-file", value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub input_files: Vec<PathBuf>,
+
+    /// Keep only the jobs whose URL hash falls in shard INDEX of COUNT (0-based), e.g. 0/4
+    #[arg(long, value_name = "INDEX/COUNT")]
+    pub shard: Option<String>,
+}
+
+/// How each request is made; shared by downloads and benchmarks.
+#[derive(Debug, Args)]
+pub struct NetArgs {
+    /// Give up connecting after this long (e.g. 10s, 500ms)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Fail a transfer when no bytes arrive for this long
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Extra request header, "Name: value"; may be repeated
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+
+    /// User-Agent header [default: tget/VERSION]
+    #[arg(short = 'A', long = "user-agent", value_name = "UA")]
+    pub user_agent: Option<String>,
+
+    /// Follow at most this many redirects
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_redirects: u32,
+
+    /// Retry a failed transfer this many times (connect errors, timeouts, resets, 408/429/5xx)
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retries: u32,
+
+    /// Wait before the first retry; doubles for each further one (with jitter, at most 10s)
+    #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = parse_duration)]
+    pub retry_delay: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Number of worker threads (never more than there are jobs)
+    #[arg(short, long, value_name = "N", default_value_t = 8, env = "TGET_THREADS",
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    pub threads: usize,
+
+    /// Output directory (created if missing)
+    #[arg(short = 'd', long = "dir", value_name = "DIR", default_value = ".", value_hint = ValueHint::DirPath)]
+    pub dir: PathBuf,
+
+    /// Replace files that already exist (default: skip them)
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Resume NAME.part files left by an earlier run (validated with If-Range)
+    #[arg(short = 'c', long = "continue")]
+    pub resume: bool,
+
+    /// Expected SHA-256 of the file (only with a single URL)
+    #[arg(long, value_name = "HEX")]
+    pub sha256: Option<String>,
+
+    /// Name files after the server's Content-Disposition (sanitised) instead of the URL
+    #[arg(long)]
+    pub content_disposition: bool,
+
+    /// When to draw progress bars on stderr
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+
+    /// Print nothing on stderr but errors (stdout still lists the files)
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Print JSON Lines on stdout: one object per job, then a summary object
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also run the batch sequentially (into a temporary directory) and compare wall-clock times
+    #[arg(long)]
+    pub compare: bool,
+
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Thread counts to compare; 1 (the sequential baseline) is always added
+    #[arg(short, long, value_name = "N,N,...", value_delimiter = ',', num_args = 1..,
+          default_value = "1,2,4,8,16",
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    pub threads: Vec<usize>,
+
+    /// Runs per thread count (rounds interleave the thread counts)
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=1000))]
+    pub rounds: usize,
+
+    /// Keep the downloaded files of the last round in DIR instead of a removed temporary directory
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub keep: Option<PathBuf>,
+
+    /// Built-in server: number of files in the synthetic batch
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub files: usize,
+
+    /// Built-in server: size of each file (e.g. 256KiB, 1MiB, 4096)
+    #[arg(long, value_name = "SIZE", default_value = "256KiB", value_parser = parse_size)]
+    pub size: u64,
+
+    /// Built-in server: delay before each response
+    #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = parse_duration)]
+    pub latency: Duration,
+
+    /// Built-in server: bytes per second per response (e.g. 4MiB); unlimited by default
+    #[arg(long, value_name = "RATE", value_parser = parse_size)]
+    pub bandwidth: Option<u64>,
+
+    /// Write one CSV row per thread count to FILE
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+
+    /// Print the results as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+
+    /// Draw wall-clock time and speedup against thread count into an SVG file
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
+    /// When to draw progress bars on stderr
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+
+    /// Print nothing on stderr but errors
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// Bars when stderr is a terminal
+    Auto,
+    /// Bars even when stderr is not a terminal
+    Always,
+    /// No bars
+    Never,
+}
+
+/// Accepts `250ms`, `10s`, `2m`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (try 500ms, 10s, 2m)"))?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        other => return Err(format!("unknown duration unit `{other}` (use ms, s or m)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
+}
+
+/// Accepts a byte count with an optional binary or decimal unit: `4096`, `256KiB`, `1MiB`, `2MB`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (try 4096, 256KiB, 1MiB)"))?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` (use KiB, MiB, GiB, KB, MB, GB)"
+            ));
+        }
+    };
+    value
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn threads_out_of_range_is_rejected() {
+        let err = Cli::try_parse_from(["tget", "-t", "0", "http://x/"]).unwrap_err();
+        assert!(err.to_string().contains("0 is not in 1..=1024"), "{err}");
+    }
+
+    #[test]
+    fn bench_thread_list_splits_on_commas() {
+        let cli = Cli::try_parse_from(["tget", "bench", "-t", "2,4,8"]).unwrap();
+        let Some(Command::Bench(bench)) = cli.command else {
+            panic!("not bench")
+        };
+        assert_eq!(bench.threads, vec![2, 4, 8]);
+    }
+
+    #[test]
+    fn urls_and_repeated_inputs() {
+        let cli = Cli::try_parse_from(["tget", "-i", "a.txt", "-i", "-", "http://h/x"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.download.input.urls, vec!["http://h/x"]);
+        assert_eq!(cli.download.input.input_files.len(), 2);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("3h").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("256KiB"), Ok(256 * 1024));
+        assert_eq!(parse_size("2MB"), Ok(2_000_000));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("99999999999GiB").is_err());
+    }
+}

@@ -1,0 +1,176 @@
+//! `tget URL...`: one batch, reported as it goes, optionally timed against a
+//! sequential run of the same batch (`--compare`).
+
+use std::io;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::cancel::Cancel;
+use crate::config::{Config, Display, FetchConfig};
+use crate::fetch::Job;
+use crate::input::{self, Request};
+use crate::naming::{self, Claims};
+use crate::pool::{Planned, Pool, PoolRun};
+use crate::progress::Progress;
+use crate::report::{Reporter, Summary, Totals};
+use crate::timing::{self, Run, Series};
+use crate::{Exit, http, signal};
+
+pub fn run(config: &Config, cancel: &Cancel) -> Result<Exit> {
+    let requests = input::open(&config.sources, config.shard)?;
+    let mut reporter = Reporter::new(io::stdout().lock(), config.output);
+    if config.compare {
+        // Both runs need the same list, and stdin can be read only once.
+        let requests: Vec<input::Item> = requests.collect();
+        let pool_run = download(config, requests.clone().into_iter(), &mut reporter, cancel);
+        let sequential = (!cancel.draining())
+            .then(|| measure_sequential(config, requests, cancel))
+            .transpose()?;
+        return finish(config, &mut reporter, &pool_run, sequential, cancel);
+    }
+    let pool_run = download(config, requests, &mut reporter, cancel);
+    finish(config, &mut reporter, &pool_run, None, cancel)
+}
+
+fn download(
+    config: &Config,
+    requests: impl Iterator<Item = input::Item> + Send,
+    reporter: &mut Reporter<impl io::Write>,
+    cancel: &Cancel,
+) -> PoolRun {
+    let progress = Progress::new(config.display);
+    let pool = pool(&config.fetch, config.threads, cancel);
+    let jobs = plan(requests, &config.fetch.out_dir, config.sha256);
+    let pool_run = pool.run(jobs, &progress, |report| {
+        if !reporter.record(&report, &progress) {
+            cancel.drain();
+        }
+    });
+    progress.finish();
+    pool_run
+}
+
+fn pool<'a>(fetch: &'a FetchConfig, threads: usize, cancel: &'a Cancel) -> Pool<'a> {
+    let agent = http::agent(&fetch.http, threads);
+    signal::watch(&agent);
+    Pool {
+        threads,
+        agent,
+        fetch,
+        cancel,
+    }
+}
+
+/// Names every job in list order (so names are deterministic) inside `dir`.
+pub fn plan(
+    requests: impl Iterator<Item = input::Item> + Send,
+    dir: &Path,
+    sha256: Option<[u8; 32]>,
+) -> impl Iterator<Item = Planned> + Send {
+    let mut claims = Claims::default();
+    let dir = dir.to_path_buf();
+    requests.map(move |item| {
+        item.map(|request: Request| {
+            let wanted = match &request.out {
+                Some(out) => naming::sanitize(out),
+                None => naming::name_from_url(&request.url),
+            };
+            let name = claims.claim(&wanted);
+            Job {
+                // `-d .` (the default) lists bare names, as a user would type them.
+                path: if dir == Path::new(".") {
+                    name.into()
+                } else {
+                    dir.join(name)
+                },
+                sha256: request.sha256.or(sha256),
+                url: request.url,
+                origin: request.origin,
+            }
+        })
+    })
+}
+
+/// Runs the same batch on one worker into a temporary directory (removed
+/// afterwards) and returns its timing.
+fn measure_sequential(config: &Config, requests: Vec<input::Item>, cancel: &Cancel) -> Result<Run> {
+    let scratch = tempfile::Builder::new()
+        .prefix(".tget-compare-")
+        .tempdir_in(&config.fetch.out_dir)
+        .with_context(|| {
+            format!(
+                "cannot create a scratch directory in {}",
+                config.fetch.out_dir.display()
+            )
+        })?;
+    let fetch = FetchConfig {
+        out_dir: scratch.path().to_path_buf(),
+        overwrite: true,
+        ..config.fetch.clone()
+    };
+    let progress = Progress::new(Display {
+        bars: config.display.bars,
+        quiet: true,
+    });
+    if !config.display.quiet {
+        progress.println("tget: --compare: running the same batch sequentially (1 thread)...");
+    }
+    let mut totals = Totals::default();
+    let jobs = plan(requests.into_iter(), scratch.path(), config.sha256);
+    let pool_run = pool(&fetch, 1, cancel).run(jobs, &progress, |report| totals.add(&report));
+    progress.finish();
+    Ok(timed(&pool_run, &totals))
+}
+
+pub fn timed(pool_run: &PoolRun, totals: &Totals) -> Run {
+    Run {
+        wall: pool_run.wall,
+        ok: totals.ok + totals.skipped,
+        failed: totals.failed,
+        bytes: totals.bytes,
+    }
+}
+
+fn finish(
+    config: &Config,
+    reporter: &mut Reporter<impl io::Write>,
+    pool_run: &PoolRun,
+    sequential: Option<Run>,
+    cancel: &Cancel,
+) -> Result<Exit> {
+    let totals = reporter.totals;
+    if totals == Totals::default() && !config.display.quiet {
+        eprintln!("tget: no URLs to download");
+    }
+    let comparison = sequential.map(|sequential| {
+        let threaded = timed(pool_run, &totals);
+        timing::rows(
+            &[
+                Series {
+                    threads: 1,
+                    runs: vec![sequential],
+                },
+                Series {
+                    threads: config.threads,
+                    runs: vec![threaded],
+                },
+            ],
+            |_| None,
+        )
+    });
+    let summary = Summary {
+        totals,
+        pool: pool_run,
+        threads: config.threads,
+        comparison,
+    };
+    reporter.finish(&summary, config.display.quiet)?;
+    Ok(if cancel.aborted() {
+        Exit::Interrupted
+    } else if totals.failed > 0 {
+        Exit::SomeFailed
+    } else {
+        Exit::Success
+    })
+}

@@ -1,0 +1,361 @@
+//! URL sources (arguments, list files, stdin) and the list format.
+//!
+//! Lists are read lazily, one line at a time, so a million-line list costs no
+//! more memory than a short one: jobs flow from here through a bounded channel.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use ureq::http::Uri;
+
+/// Where a job came from, for messages: `urls.txt:3` or `argument 2`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub source: Arc<str>,
+    pub line: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.source.as_ref() == "argument" {
+            write!(f, "argument {}", self.line)
+        } else {
+            write!(f, "{}:{}", self.source, self.line)
+        }
+    }
+}
+
+/// One download as the user asked for it, before a file name is chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub url: String,
+    pub out: Option<String>,
+    pub sha256: Option<[u8; 32]>,
+    pub origin: Origin,
+}
+
+/// A line that could not become a job; reported as a failed job, never dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    pub origin: Origin,
+    pub text: String,
+    pub message: String,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.origin, self.message)
+    }
+}
+
+pub type Item = Result<Request, InputError>;
+
+/// A named source of URLs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Arguments(Vec<String>),
+    File(PathBuf),
+    Stdin,
+}
+
+/// Keeps the jobs whose URL hash lands in `index` of `count` shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    pub fn parse(text: &str) -> Result<Shard> {
+        let parsed = text.split_once('/').and_then(|(index, count)| {
+            Some(Shard {
+                index: index.trim().parse().ok()?,
+                count: count.trim().parse().ok()?,
+            })
+        });
+        match parsed {
+            Some(shard) if shard.count > 0 && shard.index < shard.count => Ok(shard),
+            _ => bail!("--shard `{text}`: expected INDEX/COUNT with 0 <= INDEX < COUNT, e.g. 0/4"),
+        }
+    }
+
+    pub fn keeps(&self, url: &str) -> bool {
+        stable_hash(url.as_bytes()) % self.count == self.index
+    }
+}
+
+/// FNV-1a: fixed forever, so every machine of a sharded run agrees on the split.
+fn stable_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Opens every source up front (so a missing file is a usage error before any
+/// download starts) and then yields requests lazily, in order.
+pub fn open(
+    sources: &[Source],
+    shard: Option<Shard>,
+) -> Result<impl Iterator<Item = Item> + Send + use<>> {
+    let mut readers: Vec<Box<dyn Iterator<Item = Item> + Send>> = Vec::new();
+    for source in sources {
+        readers.push(match source {
+            Source::Arguments(urls) => Box::new(arguments(urls.clone())),
+            Source::File(path) => {
+                let file = File::open(path)
+                    .with_context(|| format!("cannot read URL list {}", path.display()))?;
+                Box::new(lines(BufReader::new(file), path))
+            }
+            Source::Stdin => Box::new(lines(BufReader::new(io::stdin()), Path::new("<stdin>"))),
+        });
+    }
+    Ok(readers
+        .into_iter()
+        .flatten()
+        .filter(move |item| match (shard, item) {
+            (Some(shard), Ok(request)) => shard.keeps(&request.url),
+            _ => true,
+        }))
+}
+
+fn arguments(urls: Vec<String>) -> impl Iterator<Item = Item> {
+    let source: Arc<str> = Arc::from("argument");
+    urls.into_iter().enumerate().map(move |(i, url)| {
+        let origin = Origin {
+            source: source.clone(),
+            line: i + 1,
+        };
+        match check_url(&url) {
+            Ok(()) => Ok(Request {
+                url,
+                out: None,
+                sha256: None,
+                origin,
+            }),
+            Err(message) => Err(InputError {
+                origin,
+                text: url,
+                message,
+            }),
+        }
+    })
+}
+
+/// Parses a list lazily; a read error ends the list with one error item.
+pub fn lines<R: BufRead + Send>(
+    reader: R,
+    name: &Path,
+) -> impl Iterator<Item = Item> + Send + use<R> {
+    let source: Arc<str> = Arc::from(name.display().to_string());
+    let mut failed = false;
+    reader
+        .lines()
+        .enumerate()
+        .map_while(move |(i, line)| {
+            if failed {
+                return None;
+            }
+            let origin = Origin {
+                source: source.clone(),
+                line: i + 1,
+            };
+            Some(match line {
+                Ok(text) => parse_line(&text)
+                    .map(|entry| {
+                        entry.map(|e| Request {
+                            url: e.url,
+                            out: e.out,
+                            sha256: e.sha256,
+                            origin: origin.clone(),
+                        })
+                    })
+                    .map_err(|message| InputError {
+                        origin,
+                        text,
+                        message,
+                    }),
+                Err(e) => {
+                    failed = true;
+                    let message = format!("cannot read line: {e}");
+                    Err(InputError {
+                        origin,
+                        text: String::new(),
+                        message,
+                    })
+                }
+            })
+        })
+        .filter_map(|item| item.transpose())
+}
+
+/// One list line's content.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub url: String,
+    pub out: Option<String>,
+    pub sha256: Option<[u8; 32]>,
+}
+
+/// `URL [out=NAME] [sha256=HEX]`; `Ok(None)` for blank lines and comments.
+pub fn parse_line(line: &str) -> Result<Option<Entry>, String> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let mut fields = line.split_whitespace();
+    let url = fields.next().unwrap_or_default().to_string();
+    check_url(&url)?;
+    let mut entry = Entry {
+        url,
+        out: None,
+        sha256: None,
+    };
+    for field in fields {
+        let Some((key, value)) = field.split_once('=') else {
+            return Err(format!(
+                "`{field}` is not a key=value option (expected out=NAME or sha256=HEX)"
+            ));
+        };
+        match key {
+            "out" if value.is_empty() => return Err("out= needs a file name".into()),
+            "out" => entry.out = Some(value.to_string()),
+            "sha256" => entry.sha256 = Some(parse_sha256(value)?),
+            _ => {
+                return Err(format!(
+                    "unknown option `{key}` (expected out=NAME or sha256=HEX)"
+                ));
+            }
+        }
+    }
+    Ok(Some(entry))
+}
+
+/// Accepts absolute http and https URLs with a host.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| format!("`{url}` is not a valid URL ({e})"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        Some(other) => {
+            return Err(format!(
+                "`{url}`: unsupported scheme `{other}` (only http and https)"
+            ));
+        }
+        None => return Err(format!("`{url}` is not an absolute http(s) URL")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("`{url}` has no host"));
+    }
+    Ok(())
+}
+
+pub fn parse_sha256(hex: &str) -> Result<[u8; 32], String> {
+    let bad = || format!("sha256 `{hex}` must be 64 hexadecimal digits");
+    if hex.len() != 64 || !hex.is_ascii() {
+        return Err(bad());
+    }
+    let mut digest = [0u8; 32];
+    for (i, byte) in digest.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_and_comment_lines_are_skipped() {
+        assert_eq!(parse_line(""), Ok(None));
+        assert_eq!(parse_line("   \t"), Ok(None));
+        assert_eq!(parse_line("# http://example.com/x"), Ok(None));
+    }
+
+    #[test]
+    fn url_with_options() {
+        let hex = "ab".repeat(32);
+        let entry = parse_line(&format!("  http://h/a.bin out=b.bin sha256={hex} "))
+            .unwrap()
+            .unwrap();
+        assert_eq!(entry.url, "http://h/a.bin");
+        assert_eq!(entry.out.as_deref(), Some("b.bin"));
+        assert_eq!(entry.sha256, Some([0xab; 32]));
+    }
+
+    #[test]
+    fn bad_lines_say_why() {
+        assert!(
+            parse_line("ftp://h/x")
+                .unwrap_err()
+                .contains("unsupported scheme `ftp`")
+        );
+        assert!(
+            parse_line("not a url")
+                .unwrap_err()
+                .contains("not an absolute")
+        );
+        assert!(
+            parse_line("http://h/x colour=red")
+                .unwrap_err()
+                .contains("unknown option `colour`")
+        );
+        assert!(
+            parse_line("http://h/x loose")
+                .unwrap_err()
+                .contains("key=value")
+        );
+        assert!(
+            parse_line("http://h/x out=")
+                .unwrap_err()
+                .contains("out= needs")
+        );
+        assert!(
+            parse_line("http://h/x sha256=12")
+                .unwrap_err()
+                .contains("64 hexadecimal")
+        );
+        assert!(parse_line("http:///nohost").is_err());
+    }
+
+    #[test]
+    fn list_errors_carry_file_and_line() {
+        let text = "http://h/1\n\n# c\nbogus\nhttp://h/2 out=two\n";
+        let items: Vec<Item> = lines(text.as_bytes(), Path::new("urls.txt")).collect();
+        assert_eq!(items.len(), 3);
+        assert_eq!(items[0].as_ref().unwrap().origin.to_string(), "urls.txt:1");
+        let error = items[1].as_ref().unwrap_err();
+        assert!(
+            error.to_string().starts_with("urls.txt:4: `bogus`"),
+            "{error}"
+        );
+        assert_eq!(items[2].as_ref().unwrap().out.as_deref(), Some("two"));
+    }
+
+    #[test]
+    fn shards_are_disjoint_and_cover_everything() {
+        let urls: Vec<String> = (0..500).map(|i| format!("http://h/{i}")).collect();
+        let shards: Vec<Shard> = (0..4).map(|index| Shard { index, count: 4 }).collect();
+        for url in &urls {
+            assert_eq!(shards.iter().filter(|s| s.keeps(url)).count(), 1, "{url}");
+        }
+        assert!(
+            shards
+                .iter()
+                .all(|s| urls.iter().filter(|u| s.keeps(u)).count() > 80)
+        );
+    }
+
+    #[test]
+    fn shard_syntax() {
+        assert_eq!(Shard::parse("2/5").unwrap(), Shard { index: 2, count: 5 });
+        assert!(Shard::parse("5/5").is_err());
+        assert!(Shard::parse("0/0").is_err());
+        assert!(Shard::parse("a/b").is_err());
+    }
+}

@@ -1,0 +1,188 @@
+//! Safe file names: from a URL (or a server's suggestion) to one plain name
+//! inside the output directory, and distinct names for jobs that collide.
+
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use percent_encoding::percent_decode_str;
+use ureq::http::Uri;
+
+pub const FALLBACK_NAME: &str = "index.html";
+pub const PART_SUFFIX: &str = ".part";
+/// Most filesystems cap a name at 255 bytes; leave room for `-NN` and `.part`.
+const MAX_NAME_BYTES: usize = 200;
+
+/// The last path segment of the URL the user gave (never a redirect target),
+/// percent-decoded and sanitised.
+pub fn name_from_url(url: &str) -> String {
+    let path = url
+        .parse::<Uri>()
+        .map(|uri| uri.path().to_string())
+        .unwrap_or_default();
+    let segment = path.rsplit('/').next().unwrap_or_default();
+    sanitize(&percent_decode_str(segment).decode_utf8_lossy())
+}
+
+/// Reduces any text to a plain file name: no directory parts, no `..`, no
+/// control or bidi characters, not hidden, not a reserved device name, not
+/// ending in `.part`, at most `MAX_NAME_BYTES`, never empty.
+pub fn sanitize(raw: &str) -> String {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = base
+        .chars()
+        .map(|c| if is_unsafe_char(c) { '_' } else { c })
+        .collect();
+    let mut name = cleaned
+        .trim()
+        .trim_start_matches('.')
+        .trim_end_matches(['.', ' '])
+        .to_string();
+    if name.is_empty() {
+        name = FALLBACK_NAME.to_string();
+    }
+    if is_reserved(&name) {
+        name.insert(0, '_');
+    }
+    if name.ends_with(PART_SUFFIX) {
+        name.push('_');
+    }
+    truncate_keeping_extension(&name, MAX_NAME_BYTES)
+}
+
+fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|')
+        // Bidi overrides and isolates can make a name display as another one.
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Windows device names stay reserved with any extension (`CON.txt`); refusing
+/// them everywhere keeps a batch portable to shared or mounted filesystems.
+fn is_reserved(name: &str) -> bool {
+    let stem = name
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || (stem.len() == 4
+            && (stem.starts_with("COM") || stem.starts_with("LPT"))
+            && stem.as_bytes()[3].is_ascii_digit())
+}
+
+fn truncate_keeping_extension(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_string();
+    }
+    let (stem, ext) = split_extension(name);
+    let ext = if ext.len() > 16 { "" } else { ext };
+    let mut cut = max - ext.len();
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{ext}", &stem[..cut])
+}
+
+/// `archive.tar.gz` splits as (`archive.tar`, `.gz`); `README` has no extension.
+fn split_extension(name: &str) -> (&str, &str) {
+    match name.rfind('.') {
+        Some(dot) if dot > 0 => name.split_at(dot),
+        _ => (name, ""),
+    }
+}
+
+/// The names already handed out in this batch. Jobs are named in list order,
+/// so the same list always gives the same names: the first job keeps
+/// `a.txt`, the next ones that want it get `a-1.txt`, `a-2.txt`, ...
+///
+/// Only 64-bit hashes are kept, so a million-line list stays small in memory.
+#[derive(Debug, Default)]
+pub struct Claims {
+    taken: HashSet<u64>,
+}
+
+impl Claims {
+    pub fn claim(&mut self, wanted: &str) -> String {
+        if self.taken.insert(hash(wanted)) {
+            return wanted.to_string();
+        }
+        let (stem, ext) = split_extension(wanted);
+        (1..)
+            .map(|n| format!("{stem}-{n}{ext}"))
+            .find(|candidate| self.taken.insert(hash(candidate)))
+            .expect("an unbounded range always yields a free name")
+    }
+}
+
+fn hash(name: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    name.hash(&mut hasher);
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_names() {
+        assert_eq!(
+            name_from_url("http://h/dir/file.tar.gz?x=1#top"),
+            "file.tar.gz"
+        );
+        assert_eq!(name_from_url("http://h/a%20b.txt"), "a b.txt");
+        assert_eq!(name_from_url("http://h/"), FALLBACK_NAME);
+        assert_eq!(name_from_url("http://h"), FALLBACK_NAME);
+        assert_eq!(name_from_url("http://h/dir/"), FALLBACK_NAME);
+        assert_eq!(name_from_url("http://h/x/%2e%2e"), FALLBACK_NAME);
+        assert_eq!(name_from_url("http://h/x/..%2f..%2fetc%2fpasswd"), "passwd");
+    }
+
+    #[test]
+    fn hostile_names_become_plain_files() {
+        for (raw, want) in [
+            ("../../etc/passwd", "passwd"),
+            ("/abs/path", "path"),
+            ("a\\b", "b"),
+            ("..", FALLBACK_NAME),
+            (".", FALLBACK_NAME),
+            ("", FALLBACK_NAME),
+            (".bashrc", "bashrc"),
+            ("ev\u{202e}fdp.exe", "ev_fdp.exe"),
+            ("line\nbreak\r", "line_break_"),
+            ("CON", "_CON"),
+            ("com1.txt", "_com1.txt"),
+            ("secret.part", "secret.part_"),
+            ("trailing. . ", "trailing"),
+        ] {
+            assert_eq!(sanitize(raw), want, "sanitize({raw:?})");
+        }
+    }
+
+    #[test]
+    fn long_names_are_cut_on_a_char_boundary_keeping_the_extension() {
+        let name = sanitize(&format!("{}.iso", "é".repeat(300)));
+        assert!(name.len() <= MAX_NAME_BYTES, "{}", name.len());
+        assert!(name.ends_with(".iso"));
+    }
+
+    #[test]
+    fn collisions_get_numbered_deterministically() {
+        let mut claims = Claims::default();
+        let names: Vec<String> = ["a.txt", "a.txt", "a-1.txt", "a.txt", "README", "README"]
+            .iter()
+            .map(|n| claims.claim(n))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "a.txt",
+                "a-1.txt",
+                "a-1-1.txt",
+                "a-2.txt",
+                "README",
+                "README-1"
+            ]
+        );
+    }
+}

@@ -1,0 +1,242 @@
+//! Progress bars: one per worker plus a total, drawn on stderr. While bars
+//! are up this module is the only writer to stderr; everyone else goes through
+//! `Progress::println`.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use indicatif::{
+    HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle,
+};
+
+use crate::config::{Bars, Display};
+
+const TOTAL_TEMPLATE: &str = "{prefix:>9.bold} [{elapsed_precise}] [{bar:25.cyan/blue}] {pos}/{len} files  {transfer}  ETA {eta}";
+const BUSY_TEMPLATE: &str =
+    "{prefix:>9.dim} {wide_msg} [{bar:20}] {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12}";
+const STREAM_TEMPLATE: &str =
+    "{prefix:>9.dim} {wide_msg} {spinner} {bytes:>10} {bytes_per_sec:>12}";
+const IDLE_TEMPLATE: &str = "{prefix:>9.dim} {msg:.dim}";
+/// Rows kept free below the bars: the total bar, the "more workers" line, the cursor.
+const RESERVED_ROWS: usize = 3;
+
+pub struct Progress {
+    multi: MultiProgress,
+    total: ProgressBar,
+    bytes: Arc<AtomicU64>,
+    visible_workers: usize,
+    hidden_workers: AtomicUsize,
+    overflow: OnceLock<ProgressBar>,
+    styles: Styles,
+}
+
+#[derive(Clone)]
+struct Styles {
+    busy: ProgressStyle,
+    streaming: ProgressStyle,
+    idle: ProgressStyle,
+}
+
+impl Styles {
+    fn new() -> Styles {
+        Styles {
+            busy: style(BUSY_TEMPLATE).progress_chars("=> "),
+            streaming: style(STREAM_TEMPLATE),
+            idle: style(IDLE_TEMPLATE),
+        }
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).expect("templates are checked by a unit test")
+}
+
+impl Progress {
+    pub fn new(display: Display) -> Progress {
+        let target = match display.bars {
+            Bars::Terminal => ProgressDrawTarget::stderr(),
+            Bars::Forced => {
+                ProgressDrawTarget::term_like(Box::new(console::Term::buffered_stderr()))
+            }
+            Bars::Hidden => ProgressDrawTarget::hidden(),
+        };
+        let multi = MultiProgress::with_draw_target(target);
+        let bytes = Arc::new(AtomicU64::new(0));
+        let total = multi.add(
+            ProgressBar::new(0)
+                .with_style(total_style(bytes.clone()))
+                .with_prefix("total"),
+        );
+        total.enable_steady_tick(Duration::from_millis(100));
+        let rows = console::Term::stderr()
+            .size_checked()
+            .map_or(24, |(rows, _)| rows as usize);
+        Progress {
+            overflow: OnceLock::new(),
+            multi,
+            total,
+            bytes,
+            visible_workers: rows.saturating_sub(RESERVED_ROWS).max(1),
+            hidden_workers: AtomicUsize::new(0),
+            styles: Styles::new(),
+        }
+    }
+
+    /// A bar for one worker thread, labelled with its name. Workers past the
+    /// terminal's height get a hidden bar and are counted on one summary line.
+    pub fn worker_bar(&self, index: usize, thread_name: &str) -> WorkerBar {
+        let bar = if index < self.visible_workers {
+            self.multi.add(ProgressBar::new(0))
+        } else {
+            let hidden = self.hidden_workers.fetch_add(1, Ordering::Relaxed) + 1;
+            let overflow = self.overflow.get_or_init(|| {
+                self.multi
+                    .add(ProgressBar::new(0).with_style(self.styles.idle.clone()))
+            });
+            overflow.set_message(format!("... and {hidden} more workers not shown"));
+            ProgressBar::hidden()
+        };
+        bar.set_prefix(thread_name.to_string());
+        let worker = WorkerBar {
+            bar,
+            bytes: self.bytes.clone(),
+            styles: self.styles.clone(),
+        };
+        worker.idle();
+        worker
+    }
+
+    pub fn job_queued(&self) {
+        self.total.inc_length(1);
+    }
+
+    pub fn job_finished(&self) {
+        self.total.inc(1);
+    }
+
+    /// Prints a whole line on stderr without tearing the bars.
+    pub fn println(&self, line: &str) {
+        self.multi.suspend(|| {
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "{line}");
+        });
+    }
+
+    /// Removes the bars so the summary starts on a clean screen.
+    pub fn finish(&self) {
+        self.total.disable_steady_tick();
+        let _ = self.multi.clear();
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// "12.5 MiB @ 3.1 MiB/s" from the shared byte counter, updated on every draw.
+fn total_style(bytes: Arc<AtomicU64>) -> ProgressStyle {
+    style(TOTAL_TEMPLATE).progress_chars("=> ").with_key(
+        "transfer",
+        move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let done = bytes.load(Ordering::Relaxed);
+            let seconds = state.elapsed().as_secs_f64().max(1e-3);
+            let _ = write!(
+                w,
+                "{} @ {}/s",
+                HumanBytes(done),
+                HumanBytes((done as f64 / seconds) as u64)
+            );
+        },
+    )
+}
+
+/// The bar of one worker thread.
+pub struct WorkerBar {
+    bar: ProgressBar,
+    bytes: Arc<AtomicU64>,
+    styles: Styles,
+}
+
+impl WorkerBar {
+    pub fn start(&self, path: &Path, length: Option<u64>) {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.bar.reset();
+        match length {
+            Some(length) => {
+                self.bar.set_style(self.styles.busy.clone());
+                self.bar.set_length(length);
+            }
+            None => {
+                self.bar.set_style(self.styles.streaming.clone());
+                self.bar.unset_length();
+            }
+        }
+        self.bar.set_message(name);
+    }
+
+    pub fn advance(&self, bytes: u64) {
+        self.bar.inc(bytes);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// A retried transfer starts again from zero; its bytes leave the total.
+    pub fn rewind(&self) {
+        self.bytes.fetch_sub(self.bar.position(), Ordering::Relaxed);
+        self.bar.set_position(0);
+    }
+
+    pub fn idle(&self) {
+        self.bar.set_style(self.styles.idle.clone());
+        self.bar.set_message("idle, waiting for a job");
+    }
+
+    pub fn done(&self) {
+        self.bar.set_style(self.styles.idle.clone());
+        self.bar.set_message("done");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_parse() {
+        for template in [
+            TOTAL_TEMPLATE,
+            BUSY_TEMPLATE,
+            STREAM_TEMPLATE,
+            IDLE_TEMPLATE,
+        ] {
+            assert!(ProgressStyle::with_template(template).is_ok(), "{template}");
+        }
+    }
+
+    #[test]
+    fn workers_past_the_screen_are_counted_not_drawn() {
+        let mut progress = Progress::new(Display {
+            bars: Bars::Hidden,
+            quiet: false,
+        });
+        progress.visible_workers = 2;
+        let bars: Vec<WorkerBar> = (0..5)
+            .map(|i| progress.worker_bar(i, &format!("tget-w{i:02}")))
+            .collect();
+        assert_eq!(progress.hidden_workers.load(Ordering::Relaxed), 3);
+        assert_eq!(
+            progress.overflow.get().unwrap().message(),
+            "... and 3 more workers not shown"
+        );
+        bars[4].advance(10);
+        bars[0].advance(5);
+        assert_eq!(progress.bytes.load(Ordering::Relaxed), 15);
+    }
+}

@@ -1,0 +1,239 @@
+//! What the user reads: one stdout line per finished job (a path, or a JSON
+//! object), errors as they happen, and a summary with the timing comparison.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use indicatif::HumanBytes;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::config::Output;
+use crate::fetch::Status;
+use crate::pool::{JobReport, PoolRun, WorkerStats};
+use crate::progress::Progress;
+use crate::timing::{self, Row};
+
+/// Counts kept while jobs finish; nothing per job is held.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Totals {
+    pub ok: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub bytes: u64,
+    /// Sum of every job's own time: what one thread would have needed.
+    pub job_time: Duration,
+}
+
+impl Totals {
+    pub fn add(&mut self, report: &JobReport) {
+        let outcome = &report.outcome;
+        match outcome.status {
+            Status::Ok => self.ok += 1,
+            Status::Skipped => self.skipped += 1,
+            Status::Failed => self.failed += 1,
+        }
+        self.bytes += outcome.bytes;
+        self.job_time += outcome.elapsed;
+    }
+}
+
+pub struct Reporter<W: Write> {
+    out: W,
+    output: Output,
+    out_open: bool,
+    pub totals: Totals,
+}
+
+/// The end of a run, for the summary.
+pub struct Summary<'a> {
+    pub totals: Totals,
+    pub pool: &'a PoolRun,
+    pub threads: usize,
+    /// Measured with `--compare`: rows for 1 thread and for `threads`.
+    pub comparison: Option<Vec<Row>>,
+}
+
+impl<W: Write> Reporter<W> {
+    pub fn new(out: W, output: Output) -> Self {
+        Reporter {
+            out,
+            output,
+            out_open: true,
+            totals: Totals::default(),
+        }
+    }
+
+    /// Records one job and prints its stdout line (and its error on stderr).
+    /// Returns false once stdout is closed (`| head -1`): the caller then
+    /// stops starting new jobs.
+    pub fn record(&mut self, report: &JobReport, progress: &Progress) -> bool {
+        self.totals.add(report);
+        if let Some(error) = &report.outcome.error {
+            progress.println(&format!(
+                "tget: {}: {} ({})",
+                report.url, error, report.origin
+            ));
+        }
+        let line = match self.output {
+            Output::Json => Some(job_json(report).to_string()),
+            Output::Paths if report.outcome.status != Status::Failed => {
+                report.path.as_ref().map(|p| p.display().to_string())
+            }
+            Output::Paths => None,
+        };
+        if let Some(line) = line {
+            self.write_line(&line);
+        }
+        self.out_open
+    }
+
+    fn write_line(&mut self, line: &str) {
+        if self.out_open
+            && writeln!(self.out, "{line}")
+                .and_then(|()| self.out.flush())
+                .is_err()
+        {
+            // Closed or failing stdout: the downloads still matter, the listing no longer does.
+            self.out_open = false;
+        }
+    }
+
+    /// Prints the summary: human text on stderr (unless quiet), and with
+    /// `--json` a final summary object on stdout.
+    pub fn finish(&mut self, summary: &Summary, quiet: bool) -> io::Result<()> {
+        if !quiet {
+            let mut stderr = io::stderr().lock();
+            stderr.write_all(human_summary(summary).as_bytes())?;
+        }
+        if self.output == Output::Json {
+            self.write_line(&summary_json(summary).to_string());
+        }
+        Ok(())
+    }
+}
+
+fn ms(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn job_json(report: &JobReport) -> serde_json::Value {
+    let outcome = &report.outcome;
+    json!({
+        "type": "job",
+        "url": report.url,
+        "path": report.path.as_ref().map(|p| p.display().to_string()),
+        "status": outcome.status,
+        "bytes": outcome.bytes,
+        "http_status": outcome.http_status,
+        "elapsed_ms": ms(outcome.elapsed),
+        "attempts": outcome.attempts,
+        "worker": report.worker,
+        "source": report.origin.to_string(),
+        "error": outcome.error,
+    })
+}
+
+#[derive(Serialize)]
+struct WorkerJson<'a> {
+    name: &'a str,
+    files: u64,
+    failed: u64,
+    bytes: u64,
+    busy_ms: f64,
+    idle_ms: f64,
+}
+
+fn summary_json(summary: &Summary) -> serde_json::Value {
+    let totals = &summary.totals;
+    let wall = summary.pool.wall;
+    let workers: Vec<WorkerJson> = summary
+        .pool
+        .workers
+        .iter()
+        .map(|w| WorkerJson {
+            name: &w.name,
+            files: w.files,
+            failed: w.failed,
+            bytes: w.bytes,
+            busy_ms: ms(w.busy),
+            idle_ms: ms(w.idle),
+        })
+        .collect();
+    json!({
+        "type": "summary",
+        "ok": totals.ok,
+        "skipped": totals.skipped,
+        "failed": totals.failed,
+        "bytes": totals.bytes,
+        "wall_ms": ms(wall),
+        "threads": summary.threads,
+        "workers_started": summary.pool.workers.len(),
+        "throughput_bytes_per_s": totals.bytes as f64 / wall.as_secs_f64().max(1e-9),
+        "sequential_estimate_ms": ms(totals.job_time),
+        "speedup_estimate": speedup_estimate(totals, wall),
+        "workers": workers,
+        "comparison": summary.comparison,
+    })
+}
+
+fn speedup_estimate(totals: &Totals, wall: Duration) -> f64 {
+    totals.job_time.as_secs_f64() / wall.as_secs_f64().max(1e-9)
+}
+
+pub fn human_summary(summary: &Summary) -> String {
+    let totals = &summary.totals;
+    let wall = summary.pool.wall;
+    let rate = totals.bytes as f64 / wall.as_secs_f64().max(1e-9);
+    let mut text = format!(
+        "\n{} ok, {} skipped, {} failed; {} in {} ({}/s) with {} threads ({} started)\n",
+        totals.ok,
+        totals.skipped,
+        totals.failed,
+        HumanBytes(totals.bytes),
+        timing::seconds(wall.as_secs_f64()),
+        HumanBytes(rate as u64),
+        summary.threads,
+        summary.pool.workers.len(),
+    );
+    if !summary.pool.workers.is_empty() {
+        text.push('\n');
+        text.push_str(&worker_table(&summary.pool.workers));
+    }
+    text.push('\n');
+    match &summary.comparison {
+        Some(rows) => {
+            text.push_str("Measured comparison (same batch, sequential run into a temporary directory):\n");
+            text.push_str(&timing::table(rows));
+        }
+        None => text.push_str(&format!(
+            "Sequential estimate (sum of per-file times, not measured): {}, a speedup of {:.2}x from {} threads.\n\
+             Run with --compare to measure the sequential time.\n",
+            timing::seconds(totals.job_time.as_secs_f64()),
+            speedup_estimate(totals, wall),
+            summary.pool.workers.len().max(1),
+        )),
+    }
+    text
+}
+
+/// One row per worker from its own local stats: who did what, and how long
+/// each one sat waiting for work.
+fn worker_table(workers: &[WorkerStats]) -> String {
+    let mut text = format!(
+        "{:<9} {:>6} {:>6} {:>11} {:>10} {:>10}\n",
+        "worker", "files", "failed", "bytes", "busy", "idle"
+    );
+    for w in workers {
+        text.push_str(&format!(
+            "{:<9} {:>6} {:>6} {:>11} {:>10} {:>10}\n",
+            w.name,
+            w.files,
+            w.failed,
+            HumanBytes(w.bytes).to_string(),
+            timing::seconds(w.busy.as_secs_f64()),
+            timing::seconds(w.idle.as_secs_f64()),
+        ));
+    }
+    text
+}

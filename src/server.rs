@@ -1,0 +1,546 @@
+//! The built-in loopback HTTP server: what `tget bench` measures against when
+//! given no URLs, and what the project's own tests download from.
+//!
+//! Every response is described by its URL, so one server covers every case:
+//! `/any/name.bin?size=65536&latency=50&rate=1048576&status=404&fail=2`.
+//! The body is generated on the fly from the path (no file, no buffer), so its
+//! bytes can be checked with [`body`] and its size costs no memory.
+//!
+//! Query keys:
+//! - `size=N`: body length (default 1024)
+//! - `latency=MS`: wait before answering
+//! - `rate=BYTES`: pace the body at this many bytes per second
+//! - `status=CODE`: answer with this status and a short text body
+//! - `fail=N`: the first N requests for this path get a 503
+//! - `retry_after=S`: with `fail`, also send `Retry-After: S`
+//! - `redirect=PATH`: answer 302 to PATH on this server
+//! - `redirects=N`: answer 302 to the same URL with `redirects=N-1` (a chain of N)
+//! - `cd=VALUE`: send `Content-Disposition: VALUE`
+//! - `stall_after=N`: send N bytes, then stop sending until the server shuts down
+//! - `version=V`: a different body and ETag for the same path
+//! - `chunked=1`: no Content-Length
+//!
+//! Ranges (`Range: bytes=A-` or `A-B`, with `If-Range`) get a 206.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::config::SyntheticBatch;
+
+/// How often an idle connection looks up to see whether the server is stopping.
+const POLL: Duration = Duration::from_millis(100);
+const MAX_HEAD_BYTES: u64 = 64 * 1024;
+const CONNECTION_STACK: usize = 128 * 1024;
+const WRITE_CHUNK: usize = 64 * 1024;
+
+type Headers = Vec<(String, String)>;
+
+/// A thread per connection, started by an accept loop. (tiny_http's task pool
+/// was tried first: with 8 keep-alive clients it left connections unserved
+/// until the client's read timeout, which made timings meaningless.)
+pub struct Server {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct Shared {
+    stopping: AtomicBool,
+    requests: AtomicU64,
+    peers: Mutex<HashSet<SocketAddr>>,
+    hits: Mutex<HashMap<String, u64>>,
+    headers_seen: Mutex<Vec<(String, Headers)>>,
+    connections: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Server {
+    /// Listens on 127.0.0.1 on a free port.
+    pub fn start() -> io::Result<Server> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::default());
+        let acceptor = {
+            let shared = shared.clone();
+            thread::Builder::new()
+                .name("tget-srv-accept".into())
+                .spawn(move || accept(&listener, &shared))?
+        };
+        Ok(Server {
+            addr,
+            shared,
+            acceptor: Some(acceptor),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.addr, path_and_query)
+    }
+
+    /// The URLs of a synthetic batch: `files` files of `size` bytes each.
+    pub fn batch_urls(&self, batch: &SyntheticBatch) -> Vec<String> {
+        let mut query = format!("size={}&latency={}", batch.size, batch.latency.as_millis());
+        if let Some(rate) = batch.bandwidth {
+            query.push_str(&format!("&rate={rate}"));
+        }
+        (0..batch.files)
+            .map(|i| self.url(&format!("/bench/file-{i:04}.bin?{query}")))
+            .collect()
+    }
+
+    /// Requests answered so far.
+    pub fn requests(&self) -> u64 {
+        self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    /// Distinct TCP connections seen so far.
+    pub fn connections(&self) -> usize {
+        self.shared.peers.lock().expect("poisoned").len()
+    }
+
+    /// Requests for one path (without query).
+    pub fn hits(&self, path: &str) -> u64 {
+        self.shared
+            .hits
+            .lock()
+            .expect("poisoned")
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Request headers seen for one path, in arrival order.
+    pub fn headers_for(&self, path: &str) -> Vec<Headers> {
+        let seen = self.shared.headers_seen.lock().expect("poisoned");
+        seen.iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, h)| h.clone())
+            .collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::Relaxed);
+        // Wakes the accept loop, which then sees the flag.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+        let connections = std::mem::take(&mut *self.shared.connections.lock().expect("poisoned"));
+        for connection in connections {
+            let _ = connection.join();
+        }
+    }
+}
+
+fn accept(listener: &TcpListener, shared: &Arc<Shared>) {
+    for stream in listener.incoming() {
+        if shared.stopping.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(stream) = stream else { continue };
+        let shared_for_thread = shared.clone();
+        let spawned = thread::Builder::new()
+            .name("tget-srv-conn".into())
+            .stack_size(CONNECTION_STACK)
+            .spawn(move || {
+                let _ = serve_connection(stream, &shared_for_thread);
+            });
+        if let Ok(handle) = spawned {
+            let mut connections = shared.connections.lock().expect("poisoned");
+            connections.retain(|h| !h.is_finished());
+            connections.push(handle);
+        }
+    }
+}
+
+/// One request's head.
+struct RequestHead {
+    target: String,
+    headers: Headers,
+    close: bool,
+}
+
+impl RequestHead {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Serves requests on one keep-alive connection until the client closes it.
+fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
+    let peer = stream.peer_addr()?;
+    shared.peers.lock().expect("poisoned").insert(peer);
+    stream.set_read_timeout(Some(POLL))?;
+    stream.set_nodelay(true)?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    while let Some(head) = read_head(&mut reader, shared)? {
+        let keep_open = respond(&head, &mut writer, shared)? && !head.close;
+        if !keep_open {
+            break;
+        }
+    }
+    let _ = writer.shutdown(Shutdown::Both);
+    Ok(())
+}
+
+/// Reads one request head; `None` when the client closed the connection or
+/// the server is stopping.
+fn read_head(
+    reader: &mut BufReader<TcpStream>,
+    shared: &Shared,
+) -> io::Result<Option<RequestHead>> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let mut budget = MAX_HEAD_BYTES;
+    loop {
+        if shared.stopping.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        match reader.by_ref().take(budget).read_line(&mut line) {
+            Ok(0) => return Ok(None),
+            Ok(n) => budget = budget.saturating_sub(n as u64),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        if !line.ends_with('\n') {
+            if budget == 0 {
+                return Ok(None);
+            }
+            continue;
+        }
+        let text = line.trim_end().to_string();
+        line.clear();
+        if text.is_empty() && !lines.is_empty() {
+            break;
+        }
+        if !text.is_empty() {
+            lines.push(text);
+        }
+    }
+    let mut request_line = lines[0].split_whitespace();
+    let _method = request_line.next();
+    let target = request_line.next().unwrap_or("/").to_string();
+    let http10 = request_line.next() == Some("HTTP/1.0");
+    let headers: Vec<(String, String)> = lines[1..]
+        .iter()
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        })
+        .collect();
+    let close = http10
+        || headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close"));
+    Ok(Some(RequestHead {
+        target,
+        headers,
+        close,
+    }))
+}
+
+/// The parsed query of one request.
+#[derive(Debug, Default)]
+struct Spec {
+    size: u64,
+    latency: Duration,
+    rate: Option<u64>,
+    status: Option<u16>,
+    fail: u64,
+    retry_after: Option<u64>,
+    redirect: Option<String>,
+    redirects: u64,
+    content_disposition: Option<String>,
+    stall_after: Option<u64>,
+    version: String,
+    chunked: bool,
+}
+
+impl Spec {
+    fn parse(query: &str) -> Spec {
+        let mut spec = Spec {
+            size: 1024,
+            ..Spec::default()
+        };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = percent_encoding::percent_decode_str(value)
+                .decode_utf8_lossy()
+                .into_owned();
+            let number = value.parse::<u64>().ok();
+            match key {
+                "size" => spec.size = number.unwrap_or(spec.size),
+                "latency" => spec.latency = Duration::from_millis(number.unwrap_or(0)),
+                "rate" => spec.rate = number.filter(|&r| r > 0),
+                "status" => spec.status = number.and_then(|n| u16::try_from(n).ok()),
+                "fail" => spec.fail = number.unwrap_or(0),
+                "retry_after" => spec.retry_after = number,
+                "redirect" => spec.redirect = Some(value),
+                "redirects" => spec.redirects = number.unwrap_or(0),
+                "cd" => spec.content_disposition = Some(value),
+                "stall_after" => spec.stall_after = number,
+                "version" => spec.version = value,
+                "chunked" => spec.chunked = value == "1",
+                _ => {}
+            }
+        }
+        spec
+    }
+}
+
+/// Answers one request; returns whether the connection may carry another.
+fn respond(head: &RequestHead, out: &mut TcpStream, shared: &Shared) -> io::Result<bool> {
+    let (path, query) = head.target.split_once('?').unwrap_or((&head.target, ""));
+    let (path, spec) = (path.to_string(), Spec::parse(query));
+    let hit = record(head, &path, shared);
+    sleep_unless_stopping(spec.latency, &shared.stopping);
+    if hit <= spec.fail {
+        let extra = spec
+            .retry_after
+            .map(|s| format!("Retry-After: {s}\r\n"))
+            .unwrap_or_default();
+        return text(out, 503, "try again later", &extra);
+    }
+    if let Some(status) = spec.status {
+        return text(out, status, &format!("status {status}"), "");
+    }
+    if let Some(target) = &spec.redirect {
+        return text(out, 302, "moved", &format!("Location: {target}\r\n"));
+    }
+    if spec.redirects > 0 {
+        let next = query.replace(
+            &format!("redirects={}", spec.redirects),
+            &format!("redirects={}", spec.redirects - 1),
+        );
+        return text(out, 302, "moved", &format!("Location: {path}?{next}\r\n"));
+    }
+    let seed = seed(&path, &spec.version);
+    let etag = format!("\"{seed:016x}-{}\"", spec.size);
+    let range = requested_range(head, &etag, spec.size);
+    let (start, end) = range.unwrap_or((0, spec.size));
+    let mut headers = format!(
+        "Content-Type: application/octet-stream\r\nETag: {etag}\r\nAccept-Ranges: bytes\r\n"
+    );
+    if let Some(value) = &spec.content_disposition {
+        headers.push_str(&format!("Content-Disposition: {value}\r\n"));
+    }
+    if range.is_some() {
+        headers.push_str(&format!(
+            "Content-Range: bytes {start}-{}/{}\r\n",
+            end - 1,
+            spec.size
+        ));
+    }
+    if spec.chunked {
+        // No length: the end of the body is the end of the connection.
+        headers.push_str("Connection: close\r\n");
+    } else {
+        headers.push_str(&format!("Content-Length: {}\r\n", end - start));
+    }
+    let status = if range.is_some() { 206 } else { 200 };
+    write!(out, "HTTP/1.1 {status} {}\r\n{headers}\r\n", reason(status))?;
+    let mut body = Body {
+        seed,
+        position: start,
+        end,
+        rate: spec.rate,
+        stall_at: spec.stall_after.map(|n| start + n),
+        started: Instant::now(),
+        sent: 0,
+        stopping: &shared.stopping,
+    };
+    let mut buffer = vec![0; WRITE_CHUNK];
+    loop {
+        let n = body.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        out.write_all(&buffer[..n])?;
+    }
+    Ok(!spec.chunked)
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        206 => "Partial Content",
+        302 => "Found",
+        404 => "Not Found",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
+/// Counts the request; returns this path's hit number (1-based).
+fn record(head: &RequestHead, path: &str, shared: &Shared) -> u64 {
+    shared.requests.fetch_add(1, Ordering::Relaxed);
+    shared
+        .headers_seen
+        .lock()
+        .expect("poisoned")
+        .push((path.to_string(), head.headers.clone()));
+    let mut hits = shared.hits.lock().expect("poisoned");
+    let count = hits.entry(path.to_string()).or_default();
+    *count += 1;
+    *count
+}
+
+fn text(out: &mut TcpStream, status: u16, body: &str, extra_headers: &str) -> io::Result<bool> {
+    write!(
+        out,
+        "HTTP/1.1 {status} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{extra_headers}\r\n{body}",
+        reason(status),
+        body.len()
+    )?;
+    Ok(true)
+}
+
+/// `Range: bytes=A-[B]`, honoured only when `If-Range` (if sent) matches the ETag.
+fn requested_range(head: &RequestHead, etag: &str, size: u64) -> Option<(u64, u64)> {
+    if head.header("If-Range").is_some_and(|tag| tag != etag) {
+        return None;
+    }
+    let spec = head.header("Range")?;
+    let (first, last) = spec.strip_prefix("bytes=")?.split_once('-')?;
+    let first: u64 = first.trim().parse().ok()?;
+    let end = match last.trim() {
+        "" => size,
+        last => last.parse::<u64>().ok()?.saturating_add(1).min(size),
+    };
+    (first < end).then_some((first, end))
+}
+
+fn sleep_unless_stopping(duration: Duration, stopping: &AtomicBool) {
+    let deadline = Instant::now() + duration;
+    while !stopping.load(Ordering::Relaxed) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        thread::sleep(left.min(Duration::from_millis(20)));
+    }
+}
+
+/// A body made on the fly: byte `i` of a path is a pure function of (seed, i).
+struct Body<'a> {
+    seed: u64,
+    position: u64,
+    end: u64,
+    rate: Option<u64>,
+    stall_at: Option<u64>,
+    started: Instant,
+    sent: u64,
+    stopping: &'a AtomicBool,
+}
+
+impl Read for Body<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.stall_at.is_some_and(|at| self.position >= at) {
+            sleep_unless_stopping(Duration::from_secs(120), self.stopping);
+            return Err(io::Error::other("stalled body given up"));
+        }
+        let mut limit = (self.end - self.position).min(buf.len() as u64);
+        if let Some(at) = self.stall_at {
+            limit = limit.min(at - self.position);
+        }
+        if let Some(rate) = self.rate {
+            limit = limit.min((rate / 20).max(1));
+            let due = Duration::from_secs_f64(self.sent as f64 / rate as f64);
+            sleep_unless_stopping(due.saturating_sub(self.started.elapsed()), self.stopping);
+        }
+        let n = limit as usize;
+        fill(self.seed, self.position, &mut buf[..n]);
+        self.position += limit;
+        self.sent += limit;
+        Ok(n)
+    }
+}
+
+fn seed(path: &str, version: &str) -> u64 {
+    let mixed = path
+        .bytes()
+        .chain(version.bytes())
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    splitmix(mixed)
+}
+
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn fill(seed: u64, offset: u64, out: &mut [u8]) {
+    for (i, byte) in out.iter_mut().enumerate() {
+        let position = offset + i as u64;
+        let word = splitmix(seed ^ (position / 8));
+        *byte = (word >> ((position % 8) * 8)) as u8;
+    }
+}
+
+/// The exact bytes the server sends for `path` (without query) at `size`.
+pub fn body(path: &str, size: u64) -> Vec<u8> {
+    body_version(path, "", size)
+}
+
+/// Like [`body`], for a `version=` variant.
+pub fn body_version(path: &str, version: &str, size: u64) -> Vec<u8> {
+    let mut out = vec![0; size as usize];
+    fill(seed(path, version), 0, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_deterministic_and_path_specific() {
+        assert_eq!(body("/a", 100), body("/a", 100));
+        assert_ne!(body("/a", 100), body("/b", 100));
+        assert_ne!(body("/a", 100), body_version("/a", "2", 100));
+        let whole = body("/a", 1000);
+        let mut tail = vec![0; 300];
+        fill(seed("/a", ""), 700, &mut tail);
+        assert_eq!(&whole[700..], &tail[..]);
+    }
+
+    #[test]
+    fn query_parsing() {
+        let spec =
+            Spec::parse("size=10&latency=5&fail=2&cd=attachment%3B%20filename%3Dx&unknown=1");
+        assert_eq!(
+            (spec.size, spec.latency, spec.fail),
+            (10, Duration::from_millis(5), 2)
+        );
+        assert_eq!(
+            spec.content_disposition.as_deref(),
+            Some("attachment; filename=x")
+        );
+    }
+}

@@ -1,0 +1,51 @@
+//! The command line itself: help, exit codes, usage errors.
+
+use predicates::prelude::*;
+
+use crate::support::*;
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let dir = tempdir();
+    tget(dir.path())
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Exit codes:"))
+        .stdout(predicate::str::contains("130"));
+}
+
+#[test]
+fn zero_threads_is_a_usage_error() {
+    let dir = tempdir();
+    tget(dir.path())
+        .args(["-t", "0", "http://127.0.0.1:9/"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn an_empty_list_is_not_an_error() {
+    let dir = tempdir();
+    tget(dir.path())
+        .write_stdin("# nothing here\n\n")
+        .assert()
+        .success()
+        .stdout("")
+        .stderr(predicate::str::contains("no URLs to download"));
+}
+
+#[test]
+fn sha256_flag_needs_one_url() {
+    let dir = tempdir();
+    tget(dir.path())
+        .args([
+            "--sha256",
+            &"0".repeat(64),
+            "http://127.0.0.1:9/a",
+            "http://127.0.0.1:9/b",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--sha256 needs exactly one URL"));
+}

@@ -1,0 +1,8 @@
+//! One integration test binary: the real `tget` binary against the built-in
+//! loopback server (`tget::server`), in temporary directories.
+
+mod support;
+
+mod cli;
+mod download;
+mod errors;
