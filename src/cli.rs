@@ -114,6 +114,14 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "HEX")]
     pub sha256: Option<String>,
 
+    /// Let at most N workers share one big file by range requests [default: --threads; 1 turns it off]
+    #[arg(long, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    pub split: Option<usize>,
+
+    /// Never cut a shared file into pieces smaller than this (so files under twice it are never shared)
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    pub split_min: u64,
+
     /// Name files after the server's Content-Disposition (sanitised) instead of the URL
     #[arg(long)]
     pub content_disposition: bool,

@@ -9,6 +9,7 @@ use ureq::http::{HeaderName, HeaderValue};
 
 use crate::cli::{BenchArgs, DownloadArgs, InputArgs, NetArgs, ProgressMode};
 use crate::input::{self, Shard, Source};
+use crate::segment::SplitPolicy;
 
 /// How each request is made.
 #[derive(Debug, Clone)]
@@ -55,6 +56,7 @@ pub struct FetchConfig {
     pub overwrite: bool,
     pub resume: bool,
     pub content_disposition: bool,
+    pub split: SplitPolicy,
     pub http: HttpConfig,
 }
 
@@ -121,6 +123,10 @@ impl Config {
                 overwrite: args.overwrite,
                 resume: args.resume,
                 content_disposition: args.content_disposition,
+                split: SplitPolicy {
+                    max_pieces: args.split.unwrap_or(args.threads),
+                    min_piece: args.split_min,
+                },
                 http: HttpConfig::from_args(&args.net)?,
             },
             sha256,

@@ -14,6 +14,7 @@ use crate::naming::{self, Claims};
 use crate::pool::{Planned, Pool, PoolRun};
 use crate::progress::Progress;
 use crate::report::{Reporter, Summary, Totals};
+use crate::segment::SplitPolicy;
 use crate::timing::{self, Run, Series};
 use crate::{Exit, http, signal};
 
@@ -58,6 +59,7 @@ fn pool<'a>(fetch: &'a FetchConfig, threads: usize, cancel: &'a Cancel) -> Pool<
         threads,
         agent,
         fetch,
+        split: fetch.split,
         cancel,
     }
 }
@@ -107,6 +109,8 @@ fn measure_sequential(config: &Config, requests: Vec<input::Item>, cancel: &Canc
     let fetch = FetchConfig {
         out_dir: scratch.path().to_path_buf(),
         overwrite: true,
+        // The baseline is one connection at a time.
+        split: SplitPolicy::OFF,
         ..config.fetch.clone()
     };
     let progress = Progress::new(Display {

@@ -20,6 +20,7 @@ use crate::http;
 use crate::input::Origin;
 use crate::naming::PART_SUFFIX;
 use crate::progress::WorkerBar;
+use crate::segment::{SplitPolicy, Transfers};
 
 /// Bytes are read and written in chunks of this size through one buffer per
 /// worker, so memory stays flat whatever the file size.
@@ -82,18 +83,22 @@ pub enum FetchError {
     Checksum { expected: String, actual: String },
     #[error("cancelled")]
     Cancelled,
+    /// A range came back from another version of the file: start over.
+    #[error("the file changed on the server during the download: {0}")]
+    Changed(String),
 }
 
 impl FetchError {
-    fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             FetchError::Status { status, .. } => http::is_transient_status(*status),
             FetchError::Network(e) => http::is_transient(e),
+            FetchError::Changed(_) => true,
             FetchError::Local(_) | FetchError::Checksum { .. } | FetchError::Cancelled => false,
         }
     }
 
-    fn local(action: &str, path: &Path, error: io::Error) -> FetchError {
+    pub(crate) fn local(action: &str, path: &Path, error: io::Error) -> FetchError {
         FetchError::Local(format!("cannot {action} {}: {error}", path.display()))
     }
 }
@@ -104,6 +109,15 @@ pub struct Fetcher<'a> {
     config: &'a FetchConfig,
     cancel: &'a Cancel,
     buffer: Vec<u8>,
+    sharing: Option<Sharing<'a>>,
+}
+
+/// How a worker offers a big transfer to the rest of the pool.
+#[derive(Clone, Copy)]
+pub struct Sharing<'a> {
+    pub transfers: &'a Transfers,
+    /// Starts the workers the pool still has room for.
+    pub call_for_help: &'a (dyn Fn() + Sync),
 }
 
 impl<'a> Fetcher<'a> {
@@ -113,7 +127,41 @@ impl<'a> Fetcher<'a> {
             config,
             cancel,
             buffer: vec![0; CHUNK_BYTES],
+            sharing: None,
         }
+    }
+
+    pub fn with_sharing(mut self, sharing: Sharing<'a>) -> Self {
+        self.sharing = Some(sharing);
+        self
+    }
+
+    pub(crate) fn request(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        let mut request = self.agent.get(url);
+        for (name, value) in &self.config.http.headers {
+            request = request.header(name, value);
+        }
+        request
+    }
+
+    pub(crate) fn cancel_requested(&self) -> bool {
+        self.cancel.aborted()
+    }
+
+    pub(crate) fn retries(&self) -> u32 {
+        self.config.http.retries
+    }
+
+    pub(crate) fn back_off(&self, attempt: u32, error: &FetchError) {
+        self.pause(backoff(attempt, error, self.config.http.retry_delay));
+    }
+
+    pub(crate) fn buffer_len(&self) -> usize {
+        self.buffer.len()
+    }
+
+    pub(crate) fn buffer(&self) -> &[u8] {
+        &self.buffer
     }
 
     pub fn run(&mut self, job: &Job, bar: &WorkerBar) -> Outcome {
@@ -162,6 +210,7 @@ impl<'a> Fetcher<'a> {
             if !error.is_transient() || outcome.attempts > self.config.http.retries {
                 return Err(error);
             }
+            bar.rewind();
             self.pause(backoff(
                 outcome.attempts,
                 &error,
@@ -171,7 +220,7 @@ impl<'a> Fetcher<'a> {
     }
 
     /// Sleeps in short steps so a Ctrl-C is not kept waiting behind a backoff.
-    fn pause(&self, wait: Duration) {
+    pub(crate) fn pause(&self, wait: Duration) {
         let deadline = Instant::now() + wait;
         while !self.cancel.aborted() {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -188,11 +237,7 @@ impl<'a> Fetcher<'a> {
         bar: &WorkerBar,
         outcome: &mut Outcome,
     ) -> Result<u64, FetchError> {
-        let mut request = self.agent.get(&job.url);
-        for (name, value) in &self.config.http.headers {
-            request = request.header(name, value);
-        }
-        let response = request.call().map_err(FetchError::Network)?;
+        let response = self.request(&job.url).call().map_err(FetchError::Network)?;
         let status = response.status().as_u16();
         outcome.http_status = Some(status);
         if !response.status().is_success() {
@@ -208,6 +253,11 @@ impl<'a> Fetcher<'a> {
             });
         }
         let length = response.body().content_length();
+        if let Some(sharing) = self.sharing
+            && let Some(validator) = shareable(&response, sharing.transfers.policy())
+        {
+            return self.download_shared(job, response, validator, sharing, bar);
+        }
         bar.start(&job.path, length);
         let mut body = response.into_body().into_reader();
         let part = part_path(&job.path);
@@ -221,10 +271,7 @@ impl<'a> Fetcher<'a> {
         job: &Job,
         bar: &WorkerBar,
     ) -> Result<u64, FetchError> {
-        if let Some(dir) = part.parent() {
-            fs::create_dir_all(dir).map_err(|e| FetchError::local("create directory", dir, e))?;
-        }
-        let mut file = File::create(part).map_err(|e| FetchError::local("create", part, e))?;
+        let mut file = create_part(part)?;
         let mut hasher = job.sha256.map(|_| Sha256::new());
         let mut total = 0u64;
         loop {
@@ -252,12 +299,17 @@ impl<'a> Fetcher<'a> {
     /// Reads until the buffer is full or the body ends, so the disk sees few,
     /// large writes however small the network's reads are.
     fn fill_buffer(&mut self, body: &mut impl Read) -> Result<usize, FetchError> {
+        self.fill(body, self.buffer.len())
+    }
+
+    /// Reads until `want` bytes are in the buffer or the body ends.
+    pub(crate) fn fill(&mut self, body: &mut impl Read, want: usize) -> Result<usize, FetchError> {
         let mut filled = 0;
-        while filled < self.buffer.len() {
+        while filled < want {
             if self.cancel.aborted() {
                 return Err(FetchError::Cancelled);
             }
-            match body.read(&mut self.buffer[filled..]) {
+            match body.read(&mut self.buffer[filled..want]) {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -268,7 +320,29 @@ impl<'a> Fetcher<'a> {
     }
 }
 
-fn verify_digest(expected: [u8; 32], actual: [u8; 32]) -> Result<(), FetchError> {
+/// A full response worth sharing: big enough, ranges accepted, and a
+/// validator for `If-Range` so that every piece comes from this version.
+fn shareable(response: &ureq::http::Response<ureq::Body>, policy: SplitPolicy) -> Option<String> {
+    let headers = response.headers();
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &ureq::http::HeaderValue| v.to_str().ok())
+    };
+    if response.status() != 200
+        || !policy.allows(response.body().content_length()?)
+        || text(header::ACCEPT_RANGES) != Some("bytes")
+    {
+        return None;
+    }
+    // A weak ETag may not be used in If-Range; Last-Modified may.
+    match text(header::ETAG) {
+        Some(etag) if !etag.starts_with("W/") => Some(etag.to_string()),
+        _ => text(header::LAST_MODIFIED).map(str::to_string),
+    }
+}
+
+pub(crate) fn verify_digest(expected: [u8; 32], actual: [u8; 32]) -> Result<(), FetchError> {
     if expected == actual {
         return Ok(());
     }
@@ -280,6 +354,14 @@ fn verify_digest(expected: [u8; 32], actual: [u8; 32]) -> Result<(), FetchError>
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Creates (or truncates) a `.part` file, and its directory if needed.
+pub(crate) fn create_part(part: &Path) -> Result<File, FetchError> {
+    if let Some(dir) = part.parent() {
+        fs::create_dir_all(dir).map_err(|e| FetchError::local("create directory", dir, e))?;
+    }
+    File::create(part).map_err(|e| FetchError::local("create", part, e))
 }
 
 pub fn part_path(path: &Path) -> PathBuf {

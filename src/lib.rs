@@ -19,6 +19,7 @@ pub mod plot;
 pub mod pool;
 pub mod progress;
 pub mod report;
+pub mod segment;
 pub mod server;
 pub mod signal;
 pub mod timing;

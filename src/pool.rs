@@ -1,34 +1,57 @@
 //! A fixed pool of named OS worker threads fed through a bounded channel.
 //!
 //! The input thread reads the list, names the jobs, and starts a worker for
-//! each of the first N jobs (never more workers than jobs). Each worker keeps
-//! its statistics in its own local `WorkerStats`, touched by no other thread;
-//! the pool merges them when it joins the workers. Results flow back to the
-//! calling thread, which reports them as they come.
+//! each of the first N jobs (never more workers than there is work for). Each
+//! worker keeps its statistics in its own local `WorkerStats`, touched by no
+//! other thread, and hands it back when it ends; the pool merges them after
+//! joining every thread. Results flow back to the calling thread, which
+//! reports them as they come.
+//!
+//! A worker with nothing queued helps with a big transfer instead: it takes
+//! the second half of the largest remaining byte range (see `segment`), so one
+//! huge file never keeps the rest of the pool idle.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::{self, Scope};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded, select, unbounded};
 use ureq::Agent;
 
 use crate::cancel::Cancel;
 use crate::config::FetchConfig;
-use crate::fetch::{Fetcher, Job, Outcome, Status};
-use crate::input::InputError;
+use crate::fetch::{Fetcher, Job, Outcome, Sharing, Status};
+use crate::input::{InputError, Origin};
 use crate::progress::{Progress, WorkerBar};
+use crate::segment::{SplitPolicy, Transfers};
 
 /// A job ready to run, or a list line that could not become one.
 pub type Planned = Result<Job, InputError>;
+
+/// How long an idle worker waits before looking again for a range to help
+/// with, once no more jobs can come.
+const TAIL_POLL: Duration = Duration::from_millis(10);
 
 /// What happened to one job, sent back to the reporting thread.
 #[derive(Debug, Clone)]
 pub struct JobReport {
     pub url: String,
     pub path: Option<std::path::PathBuf>,
-    pub origin: crate::input::Origin,
+    pub origin: Origin,
     pub outcome: Outcome,
     pub worker: Option<String>,
+}
+
+impl JobReport {
+    pub fn new(job: Job, outcome: Outcome, worker: &str) -> JobReport {
+        JobReport {
+            url: job.url,
+            path: Some(job.path),
+            origin: job.origin,
+            outcome,
+            worker: Some(worker.to_string()),
+        }
+    }
 }
 
 /// One worker's own tally, kept in the worker's local state and merged at join.
@@ -38,16 +61,14 @@ pub struct WorkerStats {
     pub files: u64,
     pub failed: u64,
     pub bytes: u64,
-    /// Time spent running jobs.
+    /// Time spent running jobs or pieces of them.
     pub busy: Duration,
-    /// Time spent waiting for the next job.
+    /// Time spent waiting for work.
     pub idle: Duration,
 }
 
 impl WorkerStats {
-    fn record(&mut self, outcome: &Outcome, busy: Duration) {
-        self.busy += busy;
-        self.bytes += outcome.bytes;
+    fn record(&mut self, outcome: &Outcome) {
         match outcome.status {
             Status::Ok => self.files += 1,
             Status::Failed => self.failed += 1,
@@ -60,6 +81,7 @@ impl WorkerStats {
 #[derive(Debug, Clone)]
 pub struct PoolRun {
     pub wall: Duration,
+    /// In thread-name order.
     pub workers: Vec<WorkerStats>,
 }
 
@@ -67,11 +89,30 @@ pub struct Pool<'a> {
     pub threads: usize,
     pub agent: Agent,
     pub fetch: &'a FetchConfig,
+    pub split: SplitPolicy,
     pub cancel: &'a Cancel,
 }
 
 pub fn worker_name(index: usize) -> String {
     format!("tget-w{index:02}")
+}
+
+/// What every thread of one run shares.
+struct Shared<'a> {
+    pool: &'a Pool<'a>,
+    progress: &'a Progress,
+    jobs: Receiver<Job>,
+    transfers: Transfers,
+    started: AtomicUsize,
+    /// Jobs taken from the queue and not yet reported.
+    in_flight: AtomicUsize,
+}
+
+/// A worker's ends of the result channels; cloned for every thread it starts.
+#[derive(Clone)]
+struct Outbox {
+    reports: Sender<JobReport>,
+    stats: Sender<(usize, WorkerStats)>,
 }
 
 impl Pool<'_> {
@@ -84,119 +125,206 @@ impl Pool<'_> {
         mut on_report: impl FnMut(JobReport),
     ) -> PoolRun {
         let started = Instant::now();
-        let (report_tx, report_rx) = unbounded::<JobReport>();
-        let workers = thread::scope(|scope| {
-            let feeder = thread::Builder::new()
+        let (job_tx, job_rx) = bounded::<Job>(2 * self.threads);
+        let (report_tx, report_rx) = unbounded();
+        let (stats_tx, stats_rx) = unbounded();
+        let shared = Shared {
+            pool: self,
+            progress,
+            jobs: job_rx,
+            transfers: Transfers::new(self.split),
+            started: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+        };
+        let outbox = Outbox {
+            reports: report_tx,
+            stats: stats_tx,
+        };
+        thread::scope(|scope| {
+            let shared = &shared;
+            thread::Builder::new()
                 .name("tget-input".into())
-                .spawn_scoped(scope, move || self.feed(scope, jobs, progress, report_tx))
+                .spawn_scoped(scope, move || feed(scope, shared, jobs, job_tx, outbox))
                 .expect("the OS refused to start the input thread");
+            // Ends when the input thread and every worker have dropped their senders.
             for report in report_rx {
                 progress.job_finished();
                 on_report(report);
             }
-            feeder.join().expect("the input thread panicked")
         });
+        let mut workers: Vec<(usize, WorkerStats)> = stats_rx.into_iter().collect();
+        workers.sort_by_key(|(index, _)| *index);
         PoolRun {
             wall: started.elapsed(),
-            workers,
+            workers: workers.into_iter().map(|(_, stats)| stats).collect(),
         }
     }
+}
 
-    /// The input thread: plans jobs, starts workers on demand, then joins them
-    /// and merges nothing but their returned local stats.
-    fn feed<'scope>(
-        &'scope self,
-        scope: &'scope Scope<'scope, '_>,
-        jobs: impl Iterator<Item = Planned>,
-        progress: &'scope Progress,
-        report_tx: Sender<JobReport>,
-    ) -> Vec<WorkerStats> {
-        let (job_tx, job_rx) = bounded::<Job>(2 * self.threads);
-        let mut handles = Vec::new();
-        for planned in jobs {
-            if self.cancel.draining() {
-                break;
-            }
-            let job = match planned {
-                Ok(job) => job,
-                Err(error) => {
-                    progress.job_queued();
-                    let _ = report_tx.send(invalid_line(error));
-                    continue;
+/// The input thread: queues jobs and starts a worker per job until the pool is full.
+fn feed<'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    shared: &'scope Shared<'scope>,
+    jobs: impl Iterator<Item = Planned>,
+    job_tx: Sender<Job>,
+    outbox: Outbox,
+) {
+    for planned in jobs {
+        if shared.pool.cancel.draining() {
+            break;
+        }
+        shared.progress.job_queued();
+        match planned {
+            Ok(job) => {
+                start_worker(scope, shared, &outbox);
+                if job_tx.send(job).is_err() {
+                    break;
                 }
-            };
-            if handles.len() < self.threads {
-                let index = handles.len();
-                let bar = progress.worker_bar(index, &worker_name(index));
-                handles.push(self.spawn_worker(
-                    scope,
-                    index,
-                    bar,
-                    job_rx.clone(),
-                    report_tx.clone(),
-                ));
             }
-            progress.job_queued();
-            if job_tx.send(job).is_err() {
-                break;
+            Err(error) => {
+                let _ = outbox.reports.send(invalid_line(error));
             }
         }
-        drop(job_tx);
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a worker thread panicked"))
-            .collect()
     }
+}
 
-    fn spawn_worker<'scope>(
-        &'scope self,
-        scope: &'scope Scope<'scope, '_>,
-        index: usize,
-        bar: WorkerBar,
-        jobs: Receiver<Job>,
-        reports: Sender<JobReport>,
-    ) -> thread::ScopedJoinHandle<'scope, WorkerStats> {
-        thread::Builder::new()
-            .name(worker_name(index))
-            .spawn_scoped(scope, move || self.work(bar, jobs, reports))
-            .expect("the OS refused to start a worker thread")
-    }
-
-    fn work(&self, bar: WorkerBar, jobs: Receiver<Job>, reports: Sender<JobReport>) -> WorkerStats {
-        let name = thread::current()
-            .name()
-            .unwrap_or("tget-worker")
-            .to_string();
-        let mut stats = WorkerStats {
-            name: name.clone(),
-            ..WorkerStats::default()
-        };
-        let mut fetcher = Fetcher::new(self.agent.clone(), self.fetch, self.cancel);
-        let mut waiting_since = Instant::now();
-        while let Ok(job) = jobs.recv() {
-            stats.idle += waiting_since.elapsed();
-            if self.cancel.draining() {
-                break;
-            }
-            let started = Instant::now();
-            let outcome = fetcher.run(&job, &bar);
-            stats.record(&outcome, started.elapsed());
-            bar.idle();
-            let report = JobReport {
-                url: job.url,
-                path: Some(job.path),
-                origin: job.origin,
-                outcome,
-                worker: Some(name.clone()),
+/// Starts one more worker unless the pool is full.
+fn start_worker<'scope, 'env>(
+    scope: &'scope Scope<'scope, 'env>,
+    shared: &'scope Shared<'scope>,
+    outbox: &Outbox,
+) -> bool {
+    let claimed = shared
+        .started
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+            (n < shared.pool.threads).then_some(n + 1)
+        });
+    let Ok(index) = claimed else { return false };
+    let bar = shared.progress.worker_bar(index, &worker_name(index));
+    let outbox = outbox.clone();
+    thread::Builder::new()
+        .name(worker_name(index))
+        .spawn_scoped(scope, move || {
+            let call_for_help = || while start_worker(scope, shared, &outbox) {};
+            let pool = shared.pool;
+            let fetcher =
+                Fetcher::new(pool.agent.clone(), pool.fetch, pool.cancel).with_sharing(Sharing {
+                    transfers: &shared.transfers,
+                    call_for_help: &call_for_help,
+                });
+            let name = worker_name(index);
+            let worker = Worker {
+                shared,
+                bar,
+                outbox: &outbox,
+                fetcher,
+                stats: WorkerStats {
+                    name,
+                    ..WorkerStats::default()
+                },
             };
-            if reports.send(report).is_err() {
-                break;
+            let stats = worker.work();
+            let _ = outbox.stats.send((index, stats));
+        })
+        .expect("the OS refused to start a worker thread");
+    true
+}
+
+struct Worker<'a> {
+    shared: &'a Shared<'a>,
+    bar: WorkerBar,
+    outbox: &'a Outbox,
+    fetcher: Fetcher<'a>,
+    stats: WorkerStats,
+}
+
+impl Worker<'_> {
+    fn work(mut self) -> WorkerStats {
+        let mut waiting_since = Instant::now();
+        let mut no_more_jobs = false;
+        while !self.shared.pool.cancel.draining() {
+            match self.next_work(&mut no_more_jobs) {
+                Next::Job(job) => {
+                    self.stats.idle += waiting_since.elapsed();
+                    self.run_job(job);
+                }
+                Next::Help => {
+                    self.stats.idle += waiting_since.elapsed();
+                    self.help();
+                }
+                Next::Wait => continue,
+                Next::Stop => break,
             }
+            self.bar.idle();
             waiting_since = Instant::now();
         }
-        bar.done();
-        stats
+        self.stats.idle += waiting_since.elapsed();
+        self.bar.done();
+        self.stats
     }
+
+    /// New jobs first (a small file should not wait behind a big one), then a
+    /// piece of a big transfer, then wait for either.
+    fn next_work(&self, no_more_jobs: &mut bool) -> Next {
+        let shared = self.shared;
+        if !*no_more_jobs {
+            match shared.jobs.try_recv() {
+                Ok(job) => return Next::Job(job),
+                Err(TryRecvError::Disconnected) => *no_more_jobs = true,
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        if shared.transfers.has_offer() {
+            return Next::Help;
+        }
+        if *no_more_jobs {
+            // A running job may still open a big file to share: stay until none runs.
+            if shared.in_flight.load(Ordering::SeqCst) == 0 {
+                return Next::Stop;
+            }
+            let _ = shared.transfers.offers().recv_timeout(TAIL_POLL);
+            return Next::Wait;
+        }
+        select! {
+            recv(shared.jobs) -> job => match job {
+                Ok(job) => Next::Job(job),
+                Err(_) => { *no_more_jobs = true; Next::Wait }
+            },
+            recv(shared.transfers.offers()) -> _ => Next::Wait,
+        }
+    }
+
+    fn run_job(&mut self, job: Job) {
+        self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
+        let started = Instant::now();
+        let outcome = self.fetcher.run(&job, &self.bar);
+        self.stats.busy += started.elapsed();
+        self.stats.bytes += self.bar.take_counted();
+        self.stats.record(&outcome);
+        let _ = self
+            .outbox
+            .reports
+            .send(JobReport::new(job, outcome, &self.stats.name));
+        self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn help(&mut self) {
+        let Some(piece) = self.shared.transfers.take_offer() else {
+            return;
+        };
+        let started = Instant::now();
+        self.fetcher
+            .run_piece(piece, &self.bar, &self.shared.transfers);
+        self.stats.busy += started.elapsed();
+        self.stats.bytes += self.bar.take_counted();
+    }
+}
+
+enum Next {
+    Job(Job),
+    Help,
+    Wait,
+    Stop,
 }
 
 fn invalid_line(error: InputError) -> JobReport {

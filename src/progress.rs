@@ -103,6 +103,7 @@ impl Progress {
         let worker = WorkerBar {
             bar,
             bytes: self.bytes.clone(),
+            counted: AtomicU64::new(0),
             styles: self.styles.clone(),
         };
         worker.idle();
@@ -159,6 +160,8 @@ fn total_style(bytes: Arc<AtomicU64>) -> ProgressStyle {
 pub struct WorkerBar {
     bar: ProgressBar,
     bytes: Arc<AtomicU64>,
+    /// Bytes this worker received since the last `take_counted`.
+    counted: AtomicU64,
     styles: Styles,
 }
 
@@ -182,15 +185,39 @@ impl WorkerBar {
         self.bar.set_message(name);
     }
 
+    /// One piece of a shared file: the bar shows the piece's own range.
+    pub fn start_piece(&self, path: &Path, start: u64, end: u64) {
+        self.start(path, Some(end - start));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = name
+            .strip_suffix(crate::naming::PART_SUFFIX)
+            .unwrap_or(&name)
+            .to_string();
+        self.bar.set_message(format!(
+            "{name} [{}..{}]",
+            HumanBytes(start),
+            HumanBytes(end)
+        ));
+    }
+
     pub fn advance(&self, bytes: u64) {
         self.bar.inc(bytes);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.counted.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// A retried transfer starts again from zero; its bytes leave the total.
     pub fn rewind(&self) {
         self.bytes.fetch_sub(self.bar.position(), Ordering::Relaxed);
         self.bar.set_position(0);
+    }
+
+    /// The bytes received since the last call: the worker's own share.
+    pub fn take_counted(&self) -> u64 {
+        self.counted.swap(0, Ordering::Relaxed)
     }
 
     pub fn idle(&self) {

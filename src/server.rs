@@ -13,6 +13,7 @@
 //! - `status=CODE`: answer with this status and a short text body
 //! - `fail=N`: the first N requests for this path get a 503
 //! - `retry_after=S`: with `fail`, also send `Retry-After: S`
+//! - `fail_ranges=N`: the first N range requests for this path get a 503
 //! - `redirect=PATH`: answer 302 to PATH on this server
 //! - `redirects=N`: answer 302 to the same URL with `redirects=N-1` (a chain of N)
 //! - `cd=VALUE`: send `Content-Disposition: VALUE`
@@ -55,6 +56,7 @@ struct Shared {
     requests: AtomicU64,
     peers: Mutex<HashSet<SocketAddr>>,
     hits: Mutex<HashMap<String, u64>>,
+    range_hits: Mutex<HashMap<String, u64>>,
     headers_seen: Mutex<Vec<(String, Headers)>>,
     connections: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -269,6 +271,7 @@ struct Spec {
     rate: Option<u64>,
     status: Option<u16>,
     fail: u64,
+    fail_ranges: u64,
     retry_after: Option<u64>,
     redirect: Option<String>,
     redirects: u64,
@@ -296,6 +299,7 @@ impl Spec {
                 "rate" => spec.rate = number.filter(|&r| r > 0),
                 "status" => spec.status = number.and_then(|n| u16::try_from(n).ok()),
                 "fail" => spec.fail = number.unwrap_or(0),
+                "fail_ranges" => spec.fail_ranges = number.unwrap_or(0),
                 "retry_after" => spec.retry_after = number,
                 "redirect" => spec.redirect = Some(value),
                 "redirects" => spec.redirects = number.unwrap_or(0),
@@ -316,7 +320,8 @@ fn respond(head: &RequestHead, out: &mut TcpStream, shared: &Shared) -> io::Resu
     let (path, spec) = (path.to_string(), Spec::parse(query));
     let hit = record(head, &path, shared);
     sleep_unless_stopping(spec.latency, &shared.stopping);
-    if hit <= spec.fail {
+    let ranged = head.header("Range").is_some();
+    if hit <= spec.fail || (ranged && record_range(&path, shared) <= spec.fail_ranges) {
         let extra = spec
             .retry_after
             .map(|s| format!("Retry-After: {s}\r\n"))
@@ -391,6 +396,14 @@ fn reason(status: u16) -> &'static str {
         503 => "Service Unavailable",
         _ => "Status",
     }
+}
+
+/// Counts a range request; returns this path's range-request number (1-based).
+fn record_range(path: &str, shared: &Shared) -> u64 {
+    let mut hits = shared.range_hits.lock().expect("poisoned");
+    let count = hits.entry(path.to_string()).or_default();
+    *count += 1;
+    *count
 }
 
 /// Counts the request; returns this path's hit number (1-based).

@@ -7,3 +7,4 @@ mod cli;
 mod download;
 mod errors;
 mod scale;
+mod split;

@@ -9,11 +9,20 @@ use crate::support::*;
 fn each_worker_reuses_one_connection() {
     let server = Server::start().unwrap();
     let dir = tempdir();
-    let list: String = (0..300).map(|i| server.url(&format!("/reuse/{i}.bin?size=4096\n"))).collect();
+    let list: String = (0..300)
+        .map(|i| server.url(&format!("/reuse/{i}.bin?size=4096\n")))
+        .collect();
     fs::write(dir.path().join("list.txt"), list).unwrap();
-    tget(dir.path()).args(["-q", "-t", "16", "-i", "list.txt", "-d", "out"]).assert().success();
+    tget(dir.path())
+        .args(["-q", "-t", "16", "-i", "list.txt", "-d", "out"])
+        .assert()
+        .success();
     assert_eq!(server.requests(), 300);
-    assert!(server.connections() <= 16, "{} connections for 16 workers", server.connections());
+    assert!(
+        server.connections() <= 16,
+        "{} connections for 16 workers",
+        server.connections()
+    );
     assert_eq!(listing(&dir.path().join("out")).len(), 300);
 }
 
@@ -21,25 +30,43 @@ fn each_worker_reuses_one_connection() {
 fn shards_are_disjoint_and_together_cover_the_list() {
     let server = Server::start().unwrap();
     let dir = tempdir();
-    let list: String = (0..60).map(|i| server.url(&format!("/shard/{i}.bin?size=10\n"))).collect();
+    let list: String = (0..60)
+        .map(|i| server.url(&format!("/shard/{i}.bin?size=10\n")))
+        .collect();
     fs::write(dir.path().join("list.txt"), list).unwrap();
     let mut seen = BTreeSet::new();
     for index in 0..3 {
         let out = format!("shard{index}");
         let output = tget(dir.path())
-            .args(["-q", "-i", "list.txt", "--shard", &format!("{index}/3"), "-d", &out])
+            .args([
+                "-q",
+                "-i",
+                "list.txt",
+                "--shard",
+                &format!("{index}/3"),
+                "-d",
+                &out,
+            ])
             .output()
             .unwrap();
         assert!(output.status.success());
         let names = listing(&dir.path().join(&out));
-        assert!(names.len() > 5, "shard {index} got only {} of 60", names.len());
+        assert!(
+            names.len() > 5,
+            "shard {index} got only {} of 60",
+            names.len()
+        );
         for name in names {
             assert!(seen.insert(name.clone()), "{name} is in two shards");
         }
     }
     let all: BTreeSet<String> = (0..60).map(|i| format!("{i}.bin")).collect();
     assert_eq!(seen, all);
-    assert_eq!(server.requests(), 60, "every URL fetched exactly once across shards");
+    assert_eq!(
+        server.requests(),
+        60,
+        "every URL fetched exactly once across shards"
+    );
 }
 
 #[test]

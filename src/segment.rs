@@ -1,0 +1,498 @@
+//! One big transfer shared by several workers.
+//!
+//! A worker that starts a big file from a server that accepts ranges opens it
+//! for sharing. A worker with nothing else to do takes the second half of the
+//! largest byte range still to come (the first half stays with whoever had
+//! it), asks the server for just that range, and writes it in place with
+//! positioned writes into the same `.part` file. Splitting happens only when
+//! a worker is idle, so a batch of many files never pays for it; a lone huge
+//! file gets every worker of the pool. Ranges are checked with `If-Range`, so
+//! every byte comes from the same version of the file, or the file fails and
+//! is downloaded again from zero.
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+use ureq::http::header;
+
+use sha2::{Digest, Sha256};
+use ureq::Body;
+use ureq::http::Response;
+
+use crate::fetch::{FetchError, Fetcher, Job, Sharing, create_part, part_path, verify_digest};
+use crate::progress::WorkerBar;
+
+/// When a file is worth sharing and how far it may be cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SplitPolicy {
+    /// Most workers on one file at once; 1 turns splitting off.
+    pub max_pieces: usize,
+    /// No piece is cut smaller than this, so a file is shared only from twice this size.
+    pub min_piece: u64,
+}
+
+impl SplitPolicy {
+    pub const OFF: SplitPolicy = SplitPolicy {
+        max_pieces: 1,
+        min_piece: u64::MAX,
+    };
+
+    pub fn allows(&self, length: u64) -> bool {
+        self.max_pieces > 1 && length >= self.min_piece.saturating_mul(2)
+    }
+}
+
+/// The `.part` file several workers write into.
+pub struct SharedFile {
+    url: String,
+    /// Sent as `If-Range`: a range from any other version of the file is refused.
+    validator: String,
+    length: u64,
+    file: File,
+    part: PathBuf,
+    written: AtomicU64,
+    failed: AtomicBool,
+    failure: Mutex<Option<FetchError>>,
+    /// Pieces not yet finished; the owner waits for zero.
+    active: Mutex<usize>,
+    all_done: Condvar,
+}
+
+impl SharedFile {
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::SeqCst)
+    }
+
+    pub fn part(&self) -> &PathBuf {
+        &self.part
+    }
+
+    fn fail(&self, error: FetchError) {
+        self.failed.store(true, Ordering::SeqCst);
+        self.failure.lock().expect("poisoned").get_or_insert(error);
+    }
+
+    pub fn take_failure(&self) -> Option<FetchError> {
+        self.failure.lock().expect("poisoned").take()
+    }
+
+    fn piece_finished(&self) {
+        let mut active = self.active.lock().expect("poisoned");
+        *active -= 1;
+        if *active == 0 {
+            self.all_done.notify_all();
+        }
+    }
+
+    pub fn wait_for_pieces(&self) {
+        let mut active = self.active.lock().expect("poisoned");
+        while *active > 0 {
+            active = self.all_done.wait(active).expect("poisoned");
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    next: u64,
+    end: u64,
+}
+
+/// One byte range of a shared file, downloaded by one worker.
+pub struct Piece {
+    file: Arc<SharedFile>,
+    span: Mutex<Span>,
+}
+
+impl Piece {
+    fn remaining(&self) -> u64 {
+        let span = self.span.lock().expect("poisoned");
+        span.end - span.next
+    }
+
+    /// Reserves up to `n` bytes at the current position. Fewer (or none) when
+    /// another worker took the tail of this range meanwhile.
+    fn claim(&self, n: u64) -> (u64, u64) {
+        let mut span = self.span.lock().expect("poisoned");
+        let allowed = n.min(span.end - span.next);
+        let offset = span.next;
+        span.next += allowed;
+        (offset, allowed)
+    }
+
+    pub fn bounds(&self) -> (u64, u64) {
+        let span = self.span.lock().expect("poisoned");
+        (span.next, span.end)
+    }
+
+    pub fn file(&self) -> &Arc<SharedFile> {
+        &self.file
+    }
+}
+
+/// Every shared transfer of one pool run.
+pub struct Transfers {
+    policy: SplitPolicy,
+    open: Mutex<Vec<Arc<Piece>>>,
+    offer_tx: Sender<()>,
+    offer_rx: Receiver<()>,
+}
+
+impl Transfers {
+    pub fn new(policy: SplitPolicy) -> Transfers {
+        let (offer_tx, offer_rx) = bounded(64);
+        Transfers {
+            policy,
+            open: Mutex::new(Vec::new()),
+            offer_tx,
+            offer_rx,
+        }
+    }
+
+    pub fn policy(&self) -> SplitPolicy {
+        self.policy
+    }
+
+    /// Wakes idle workers when there may be a range to take.
+    pub fn offers(&self) -> &Receiver<()> {
+        &self.offer_rx
+    }
+
+    pub fn share(
+        &self,
+        url: &str,
+        validator: String,
+        length: u64,
+        file: File,
+        part: PathBuf,
+    ) -> Arc<Piece> {
+        let file = Arc::new(SharedFile {
+            url: url.to_string(),
+            validator,
+            length,
+            file,
+            part,
+            written: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            active: Mutex::new(1),
+            all_done: Condvar::new(),
+        });
+        let piece = Arc::new(Piece {
+            file,
+            span: Mutex::new(Span {
+                next: 0,
+                end: length,
+            }),
+        });
+        self.open.lock().expect("poisoned").push(piece.clone());
+        for _ in 0..self.policy.max_pieces {
+            let _ = self.offer_tx.try_send(());
+        }
+        piece
+    }
+
+    fn can_split(&self, piece: &Piece) -> bool {
+        !piece.file.failed.load(Ordering::SeqCst)
+            && piece.remaining() >= self.policy.min_piece.saturating_mul(2)
+            && *piece.file.active.lock().expect("poisoned") < self.policy.max_pieces
+    }
+
+    pub fn has_offer(&self) -> bool {
+        self.open
+            .lock()
+            .expect("poisoned")
+            .iter()
+            .any(|p| self.can_split(p))
+    }
+
+    /// Takes the tail half of the largest range that can still be cut.
+    pub fn take_offer(&self) -> Option<Arc<Piece>> {
+        self.take_where(|_| true)
+    }
+
+    /// Like `take_offer`, within one file.
+    pub fn take_offer_from(&self, file: &Arc<SharedFile>) -> Option<Arc<Piece>> {
+        self.take_where(|piece| Arc::ptr_eq(&piece.file, file))
+    }
+
+    fn take_where(&self, wanted: impl Fn(&Piece) -> bool) -> Option<Arc<Piece>> {
+        let mut open = self.open.lock().expect("poisoned");
+        let victim = open
+            .iter()
+            .filter(|p| wanted(p) && self.can_split(p))
+            .max_by_key(|p| p.remaining())?
+            .clone();
+        let tail = {
+            let mut span = victim.span.lock().expect("poisoned");
+            let middle = span.next + (span.end - span.next) / 2;
+            let tail = Span {
+                next: middle,
+                end: span.end,
+            };
+            span.end = middle;
+            tail
+        };
+        *victim.file.active.lock().expect("poisoned") += 1;
+        let piece = Arc::new(Piece {
+            file: victim.file.clone(),
+            span: Mutex::new(tail),
+        });
+        open.push(piece.clone());
+        Some(piece)
+    }
+
+    /// Ends one piece. The caller reports errors through the file.
+    pub fn close(&self, piece: &Arc<Piece>, result: Result<(), FetchError>) {
+        self.open
+            .lock()
+            .expect("poisoned")
+            .retain(|p| !Arc::ptr_eq(p, piece));
+        if let Err(error) = result {
+            piece.file.fail(error);
+        }
+        piece.file.piece_finished();
+    }
+}
+
+impl Fetcher<'_> {
+    /// Shares a big file: this worker streams the response it already has
+    /// while idle workers take ranges of it; then it helps with what is left,
+    /// waits for the last piece, verifies and renames.
+    pub(crate) fn download_shared(
+        &mut self,
+        job: &Job,
+        response: Response<Body>,
+        validator: String,
+        sharing: Sharing,
+        bar: &WorkerBar,
+    ) -> Result<u64, FetchError> {
+        let length = response.body().content_length().unwrap_or_default();
+        let part = part_path(&job.path);
+        let file = create_part(&part)?;
+        file.set_len(length)
+            .map_err(|e| FetchError::local("allocate", &part, e))?;
+        let first = sharing
+            .transfers
+            .share(&job.url, validator, length, file, part.clone());
+        (sharing.call_for_help)();
+        bar.start_piece(&job.path, 0, length);
+        let mut body = response.into_body().into_reader();
+        let mut result = self.pump(&first, &mut body, bar);
+        drop(body);
+        if result.as_ref().is_err_and(FetchError::is_transient) && !self.cancel_requested() {
+            result = self.fetch_piece(&first, bar);
+        }
+        sharing.transfers.close(&first, result);
+        let shared = first.file().clone();
+        while let Some(piece) = sharing.transfers.take_offer_from(&shared) {
+            self.run_piece(piece, bar, sharing.transfers);
+        }
+        shared.wait_for_pieces();
+        if let Some(error) = shared.take_failure() {
+            return Err(error);
+        }
+        if shared.written() != length {
+            return Err(FetchError::Local(format!(
+                "{} of {length} bytes were written",
+                shared.written()
+            )));
+        }
+        if let Some(expected) = job.sha256 {
+            verify_digest(expected, sha256_of(&part)?)?;
+        }
+        drop(first);
+        fs::rename(&part, &job.path).map_err(|e| FetchError::local("rename into", &job.path, e))?;
+        Ok(length)
+    }
+
+    /// Downloads one piece by range request, retrying it on its own, then closes it.
+    pub fn run_piece(&mut self, piece: Arc<Piece>, bar: &WorkerBar, transfers: &Transfers) {
+        let (start, end) = piece.bounds();
+        bar.start_piece(&piece.file.part, start, end);
+        let result = self.fetch_piece(&piece, bar);
+        transfers.close(&piece, result);
+    }
+
+    fn fetch_piece(&mut self, piece: &Piece, bar: &WorkerBar) -> Result<(), FetchError> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let error = match self
+                .request_range(piece)
+                .and_then(|mut body| self.pump(piece, &mut body, bar))
+            {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            };
+            if self.cancel_requested() {
+                return Err(FetchError::Cancelled);
+            }
+            if !error.is_transient()
+                || attempts > self.retries()
+                || piece.file.failed.load(Ordering::SeqCst)
+            {
+                return Err(error);
+            }
+            self.back_off(attempts, &error);
+        }
+    }
+
+    fn request_range(&mut self, piece: &Piece) -> Result<impl Read + use<>, FetchError> {
+        let file = &piece.file;
+        let (next, end) = piece.bounds();
+        if next >= end {
+            return Ok(Box::new(std::io::empty()) as Box<dyn Read + Send>);
+        }
+        let response = self
+            .request(&file.url)
+            .header(header::RANGE, format!("bytes={next}-{}", end - 1))
+            .header(header::IF_RANGE, file.validator.as_str())
+            .call()
+            .map_err(FetchError::Network)?;
+        let status = response.status().as_u16();
+        let content_range = response
+            .headers()
+            .get(header::CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok());
+        if status != 206 || content_range.and_then(parse_content_range) != Some((next, file.length))
+        {
+            // A 200 here means the file changed under us (If-Range failed): never mix versions.
+            return Err(FetchError::Changed(format!(
+                "asked for bytes {next}-{} of {}, got HTTP {status} ({})",
+                end - 1,
+                file.length,
+                content_range.unwrap_or("no Content-Range")
+            )));
+        }
+        Ok(Box::new(response.into_body().into_reader()) as Box<dyn Read + Send>)
+    }
+
+    /// Streams a piece's bytes into place until its (possibly shrinking) range is done.
+    pub fn pump(
+        &mut self,
+        piece: &Piece,
+        body: &mut impl Read,
+        bar: &WorkerBar,
+    ) -> Result<(), FetchError> {
+        let file = &piece.file;
+        loop {
+            let want = piece.remaining().min(self.buffer_len() as u64) as usize;
+            if want == 0 || file.failed.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let got = self.fill(body, want)?;
+            if got == 0 {
+                return Err(FetchError::Network(ureq::Error::Io(
+                    std::io::ErrorKind::UnexpectedEof.into(),
+                )));
+            }
+            let (offset, allowed) = piece.claim(got as u64);
+            if allowed > 0 {
+                file.file
+                    .write_all_at(&self.buffer()[..allowed as usize], offset)
+                    .map_err(|e| FetchError::local("write", &file.part, e))?;
+                file.written.fetch_add(allowed, Ordering::SeqCst);
+                bar.advance(allowed);
+            }
+            if allowed < got as u64 {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Pieces arrive out of order, so the checksum is taken from the finished file.
+fn sha256_of(path: &Path) -> Result<[u8; 32], FetchError> {
+    let mut file = File::open(path).map_err(|e| FetchError::local("read", path, e))?;
+    let mut hasher = Sha256::new();
+    io::copy(&mut file, &mut hasher).map_err(|e| FetchError::local("read", path, e))?;
+    Ok(hasher.finalize().into())
+}
+
+/// `bytes START-END/LENGTH` as (START, LENGTH).
+pub fn parse_content_range(value: &str) -> Option<(u64, u64)> {
+    let (range, length) = value.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let (start, end) = range.split_once('-')?;
+    let (start, end, length): (u64, u64, u64) =
+        (start.parse().ok()?, end.parse().ok()?, length.parse().ok()?);
+    (start <= end && end < length).then_some((start, length))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transfers(min_piece: u64, max_pieces: usize) -> (Transfers, Arc<Piece>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("x.part");
+        let file = File::create(&part).unwrap();
+        let transfers = Transfers::new(SplitPolicy {
+            max_pieces,
+            min_piece,
+        });
+        let first = transfers.share("http://h/x", "\"v1\"".into(), 1000, file, part);
+        (transfers, first, dir)
+    }
+
+    #[test]
+    fn idle_workers_take_the_tail_half_of_the_largest_range() {
+        let (transfers, first, _dir) = transfers(100, 8);
+        let second = transfers.take_offer().unwrap();
+        assert_eq!((first.bounds(), second.bounds()), ((0, 500), (500, 1000)));
+        let third = transfers.take_offer().unwrap();
+        assert_eq!(third.bounds().1 - third.bounds().0, 250);
+        // 250-byte ranges are still cuttable at min 100; 150-byte ones are not.
+        first.claim(100);
+        assert!(transfers.take_offer().is_some());
+    }
+
+    #[test]
+    fn ranges_are_never_cut_below_the_minimum_or_past_the_piece_limit() {
+        let (transfers, _first, _dir) = transfers(300, 8);
+        assert!(transfers.take_offer().is_some()); // 1000 -> 500 + 500
+        assert!(transfers.take_offer().is_none(), "500 < 2 x 300");
+        let (transfers, _first, _dir) = self::transfers(10, 2);
+        assert!(transfers.take_offer().is_some());
+        assert!(transfers.take_offer().is_none(), "two pieces at most");
+    }
+
+    #[test]
+    fn a_claim_stops_where_the_tail_was_taken() {
+        let (transfers, first, _dir) = transfers(100, 8);
+        assert_eq!(first.claim(300), (0, 300));
+        let tail = transfers.take_offer().unwrap();
+        assert_eq!(tail.bounds(), (650, 1000));
+        assert_eq!(first.claim(500), (300, 350));
+        assert_eq!(first.claim(10), (650, 0));
+    }
+
+    #[test]
+    fn the_owner_waits_until_every_piece_is_closed() {
+        let (transfers, first, _dir) = transfers(100, 8);
+        let second = transfers.take_offer().unwrap();
+        transfers.close(&first, Ok(()));
+        assert_eq!(*first.file.active.lock().unwrap(), 1);
+        transfers.close(&second, Err(FetchError::Cancelled));
+        first.file.wait_for_pieces();
+        assert!(matches!(
+            first.file.take_failure(),
+            Some(FetchError::Cancelled)
+        ));
+        assert!(!transfers.has_offer());
+    }
+
+    #[test]
+    fn content_ranges() {
+        assert_eq!(parse_content_range("bytes 100-199/1000"), Some((100, 1000)));
+        assert_eq!(parse_content_range("bytes 0-0/1"), Some((0, 1)));
+        assert_eq!(parse_content_range("bytes 5-2/10"), None);
+        assert_eq!(parse_content_range("bytes */1000"), None);
+        assert_eq!(parse_content_range("items 1-2/3"), None);
+    }
+}

@@ -1,0 +1,149 @@
+//! One big file shared by idle workers through range requests.
+
+use crate::support::*;
+
+const MIB: u64 = 1 << 20;
+
+fn header<'a>(request: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    request
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn a_big_file_is_shared_by_idle_workers_and_arrives_byte_exact() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    // Paced at 8 MiB/s per connection, so one connection alone would need a second.
+    let url = server.url(&format!("/split/big.bin?size={}&rate={}", 8 * MIB, 8 * MIB));
+    let output = tget(dir.path())
+        .args(["--json", "-t", "4", "--split-min", "512KiB", &url])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_served(&dir.path().join("big.bin"), "/split/big.bin", 8 * MIB);
+    assert_eq!(listing(dir.path()), ["big.bin"]);
+    let summary = json_lines(&output).pop().unwrap();
+    let busy_workers = summary["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["bytes"].as_u64() > Some(0))
+        .count();
+    assert_eq!(busy_workers, 4, "{summary}");
+    let requests = server.headers_for("/split/big.bin");
+    // One full request, then at least one range per helper (a helper that
+    // finishes early may take a further range).
+    assert!(requests.len() >= 4, "{} requests", requests.len());
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|r| header(r, "Range").is_none())
+            .count(),
+        1
+    );
+    for range_request in &requests[1..] {
+        assert!(header(range_request, "Range").is_some_and(|r| r.starts_with("bytes=")));
+        assert!(
+            header(range_request, "If-Range").is_some_and(|v| v.starts_with('"')),
+            "ranges are tied to the ETag"
+        );
+    }
+}
+
+#[test]
+fn split_1_keeps_one_connection_per_file() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let url = server.url(&format!("/nosplit/big.bin?size={}", 4 * MIB));
+    tget(dir.path())
+        .args(["-t", "4", "--split", "1", "--split-min", "64KiB", &url])
+        .assert()
+        .success();
+    assert_served(&dir.path().join("big.bin"), "/nosplit/big.bin", 4 * MIB);
+    assert_eq!(server.hits("/nosplit/big.bin"), 1);
+}
+
+#[test]
+fn small_files_are_never_split() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let url = server.url("/small/a.bin?size=1000000");
+    tget(dir.path()).args(["-t", "8", &url]).assert().success();
+    assert_eq!(
+        server.hits("/small/a.bin"),
+        1,
+        "under twice --split-min (1 MiB)"
+    );
+}
+
+#[test]
+fn a_failed_piece_is_retried_on_its_own() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let url = server.url(&format!(
+        "/flaky/big.bin?size={}&rate={}&fail_ranges=2",
+        4 * MIB,
+        8 * MIB
+    ));
+    tget(dir.path())
+        .args([
+            "-t",
+            "4",
+            "--split-min",
+            "256KiB",
+            "--retry-delay",
+            "10ms",
+            &url,
+        ])
+        .assert()
+        .success();
+    assert_served(&dir.path().join("big.bin"), "/flaky/big.bin", 4 * MIB);
+    let requests = server.headers_for("/flaky/big.bin");
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|r| header(r, "Range").is_none())
+            .count(),
+        1,
+        "the whole file was never restarted"
+    );
+}
+
+#[test]
+fn a_shared_file_is_checked_against_its_sha256() {
+    let server = Server::start().unwrap();
+    let path = "/sum/big.bin";
+    let size = 2 * MIB;
+    let url = server.url(&format!("{path}?size={size}&rate={}", 4 * MIB));
+    let good = {
+        use sha2::Digest;
+        tget::fetch::hex(&sha2::Sha256::digest(body(path, size)))
+    };
+    let dir = tempdir();
+    tget(dir.path())
+        .args(["-t", "4", "--split-min", "128KiB", "--sha256", &good, &url])
+        .assert()
+        .success();
+    assert_served(&dir.path().join("big.bin"), path, size);
+
+    let dir = tempdir();
+    tget(dir.path())
+        .args([
+            "-t",
+            "4",
+            "--split-min",
+            "128KiB",
+            "--sha256",
+            &"0".repeat(64),
+            &url,
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("sha256 mismatch"));
+    assert!(
+        listing(dir.path()).is_empty(),
+        "no file under the final name, no .part"
+    );
+}
