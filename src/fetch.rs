@@ -118,6 +118,8 @@ pub struct Sharing<'a> {
     pub transfers: &'a Transfers,
     /// Starts the workers the pool still has room for.
     pub call_for_help: &'a (dyn Fn() + Sync),
+    /// Workers that are idle or not started yet: how many ways to cut a file up front.
+    pub spare_workers: &'a (dyn Fn() -> usize + Sync),
 }
 
 impl<'a> Fetcher<'a> {

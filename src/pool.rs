@@ -106,6 +106,8 @@ struct Shared<'a> {
     started: AtomicUsize,
     /// Jobs taken from the queue and not yet reported.
     in_flight: AtomicUsize,
+    /// Workers running a job or a piece of one.
+    busy: AtomicUsize,
 }
 
 /// A worker's ends of the result channels; cloned for every thread it starts.
@@ -135,6 +137,7 @@ impl Pool<'_> {
             transfers: Transfers::new(self.split),
             started: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
+            busy: AtomicUsize::new(0),
         };
         let outbox = Outbox {
             reports: report_tx,
@@ -206,11 +209,17 @@ fn start_worker<'scope, 'env>(
         .name(worker_name(index))
         .spawn_scoped(scope, move || {
             let call_for_help = || while start_worker(scope, shared, &outbox) {};
+            // Queued jobs will claim workers soon: they are not spare.
+            let spare_workers = || {
+                let claimed = shared.busy.load(Ordering::SeqCst) + shared.jobs.len();
+                shared.pool.threads.saturating_sub(claimed)
+            };
             let pool = shared.pool;
             let fetcher =
                 Fetcher::new(pool.agent.clone(), pool.fetch, pool.cancel).with_sharing(Sharing {
                     transfers: &shared.transfers,
                     call_for_help: &call_for_help,
+                    spare_workers: &spare_workers,
                 });
             let name = worker_name(index);
             let worker = Worker {
@@ -246,11 +255,15 @@ impl Worker<'_> {
             match self.next_work(&mut no_more_jobs) {
                 Next::Job(job) => {
                     self.stats.idle += waiting_since.elapsed();
+                    self.shared.busy.fetch_add(1, Ordering::SeqCst);
                     self.run_job(job);
+                    self.shared.busy.fetch_sub(1, Ordering::SeqCst);
                 }
                 Next::Help => {
                     self.stats.idle += waiting_since.elapsed();
+                    self.shared.busy.fetch_add(1, Ordering::SeqCst);
                     self.help();
+                    self.shared.busy.fetch_sub(1, Ordering::SeqCst);
                 }
                 Next::Wait => continue,
                 Next::Stop => break,

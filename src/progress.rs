@@ -31,6 +31,8 @@ pub struct Progress {
     hidden_workers: AtomicUsize,
     overflow: OnceLock<ProgressBar>,
     styles: Styles,
+    /// Bars are drawn at all; when not, styling them is skipped as wasted work.
+    live: bool,
 }
 
 #[derive(Clone)]
@@ -82,13 +84,16 @@ impl Progress {
             visible_workers: rows.saturating_sub(RESERVED_ROWS).max(1),
             hidden_workers: AtomicUsize::new(0),
             styles: Styles::new(),
+            live: display.bars != Bars::Hidden,
         }
     }
 
     /// A bar for one worker thread, labelled with its name. Workers past the
     /// terminal's height get a hidden bar and are counted on one summary line.
     pub fn worker_bar(&self, index: usize, thread_name: &str) -> WorkerBar {
-        let bar = if index < self.visible_workers {
+        let bar = if !self.live {
+            ProgressBar::hidden()
+        } else if index < self.visible_workers {
             self.multi.add(ProgressBar::new(0))
         } else {
             let hidden = self.hidden_workers.fetch_add(1, Ordering::Relaxed) + 1;
@@ -105,6 +110,7 @@ impl Progress {
             bytes: self.bytes.clone(),
             counted: AtomicU64::new(0),
             styles: self.styles.clone(),
+            live: self.live,
         };
         worker.idle();
         worker
@@ -163,10 +169,15 @@ pub struct WorkerBar {
     /// Bytes this worker received since the last `take_counted`.
     counted: AtomicU64,
     styles: Styles,
+    live: bool,
 }
 
 impl WorkerBar {
     pub fn start(&self, path: &Path, length: Option<u64>) {
+        if !self.live {
+            self.bar.set_position(0);
+            return;
+        }
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -187,6 +198,10 @@ impl WorkerBar {
 
     /// One piece of a shared file: the bar shows the piece's own range.
     pub fn start_piece(&self, path: &Path, start: u64, end: u64) {
+        if !self.live {
+            self.bar.set_position(0);
+            return;
+        }
         self.start(path, Some(end - start));
         let name = path
             .file_name()
@@ -221,11 +236,17 @@ impl WorkerBar {
     }
 
     pub fn idle(&self) {
+        if !self.live {
+            return;
+        }
         self.bar.set_style(self.styles.idle.clone());
         self.bar.set_message("idle, waiting for a job");
     }
 
     pub fn done(&self) {
+        if !self.live {
+            return;
+        }
         self.bar.set_style(self.styles.idle.clone());
         self.bar.set_message("done");
     }
@@ -253,6 +274,8 @@ mod tests {
             bars: Bars::Hidden,
             quiet: false,
         });
+        // Laid out as on a 5-row terminal, drawn nowhere.
+        progress.live = true;
         progress.visible_workers = 2;
         let bars: Vec<WorkerBar> = (0..5)
             .map(|i| progress.worker_bar(i, &format!("tget-w{i:02}")))

@@ -107,6 +107,8 @@ struct Span {
 pub struct Piece {
     file: Arc<SharedFile>,
     span: Mutex<Span>,
+    /// A worker is downloading it (or has it reserved).
+    taken: AtomicBool,
 }
 
 impl Piece {
@@ -163,6 +165,8 @@ impl Transfers {
         &self.offer_rx
     }
 
+    /// Opens a file of `length` bytes for sharing, cut into `ways` equal
+    /// ranges: the caller streams the first, the others wait for idle workers.
     pub fn share(
         &self,
         url: &str,
@@ -170,7 +174,10 @@ impl Transfers {
         length: u64,
         file: File,
         part: PathBuf,
+        ways: usize,
     ) -> Arc<Piece> {
+        let ways = ways.clamp(1, self.policy.max_pieces.max(1)) as u64;
+        let ways = ways.min(length / self.policy.min_piece.max(1)).max(1);
         let file = Arc::new(SharedFile {
             url: url.to_string(),
             validator,
@@ -180,25 +187,35 @@ impl Transfers {
             written: AtomicU64::new(0),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
-            active: Mutex::new(1),
+            active: Mutex::new(ways as usize),
             all_done: Condvar::new(),
         });
-        let piece = Arc::new(Piece {
-            file,
-            span: Mutex::new(Span {
-                next: 0,
-                end: length,
-            }),
-        });
-        self.open.lock().expect("poisoned").push(piece.clone());
+        let bounds = |i: u64| i * length / ways;
+        let pieces: Vec<Arc<Piece>> = (0..ways)
+            .map(|i| {
+                Arc::new(Piece {
+                    file: file.clone(),
+                    span: Mutex::new(Span {
+                        next: bounds(i),
+                        end: bounds(i + 1),
+                    }),
+                    taken: AtomicBool::new(i == 0),
+                })
+            })
+            .collect();
+        self.open
+            .lock()
+            .expect("poisoned")
+            .extend(pieces.iter().cloned());
         for _ in 0..self.policy.max_pieces {
             let _ = self.offer_tx.try_send(());
         }
-        piece
+        pieces[0].clone()
     }
 
     fn can_split(&self, piece: &Piece) -> bool {
-        !piece.file.failed.load(Ordering::SeqCst)
+        piece.taken.load(Ordering::SeqCst)
+            && !piece.file.failed.load(Ordering::SeqCst)
             && piece.remaining() >= self.policy.min_piece.saturating_mul(2)
             && *piece.file.active.lock().expect("poisoned") < self.policy.max_pieces
     }
@@ -221,8 +238,17 @@ impl Transfers {
         self.take_where(|piece| Arc::ptr_eq(&piece.file, file))
     }
 
+    /// A range nobody has started comes first; otherwise the tail half of the
+    /// largest range under way.
     fn take_where(&self, wanted: impl Fn(&Piece) -> bool) -> Option<Arc<Piece>> {
         let mut open = self.open.lock().expect("poisoned");
+        if let Some(waiting) = open
+            .iter()
+            .find(|p| wanted(p) && !p.taken.load(Ordering::SeqCst))
+        {
+            waiting.taken.store(true, Ordering::SeqCst);
+            return Some(waiting.clone());
+        }
         let victim = open
             .iter()
             .filter(|p| wanted(p) && self.can_split(p))
@@ -242,6 +268,7 @@ impl Transfers {
         let piece = Arc::new(Piece {
             file: victim.file.clone(),
             span: Mutex::new(tail),
+            taken: AtomicBool::new(true),
         });
         open.push(piece.clone());
         Some(piece)
@@ -277,11 +304,13 @@ impl Fetcher<'_> {
         let file = create_part(&part)?;
         file.set_len(length)
             .map_err(|e| FetchError::local("allocate", &part, e))?;
+        let ways = (sharing.spare_workers)() + 1;
         let first = sharing
             .transfers
-            .share(&job.url, validator, length, file, part.clone());
+            .share(&job.url, validator, length, file, part.clone(), ways);
         (sharing.call_for_help)();
-        bar.start_piece(&job.path, 0, length);
+        let (start, end) = first.bounds();
+        bar.start_piece(&job.path, start, end);
         let mut body = response.into_body().into_reader();
         let mut result = self.pump(&first, &mut body, bar);
         drop(body);
@@ -436,7 +465,7 @@ mod tests {
             max_pieces,
             min_piece,
         });
-        let first = transfers.share("http://h/x", "\"v1\"".into(), 1000, file, part);
+        let first = transfers.share("http://h/x", "\"v1\"".into(), 1000, file, part, 1);
         (transfers, first, dir)
     }
 
@@ -485,6 +514,32 @@ mod tests {
             Some(FetchError::Cancelled)
         ));
         assert!(!transfers.has_offer());
+    }
+
+    #[test]
+    fn spare_workers_get_equal_ranges_up_front() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("x.part");
+        let transfers = Transfers::new(SplitPolicy {
+            max_pieces: 4,
+            min_piece: 100,
+        });
+        let first = transfers.share(
+            "http://h/x",
+            "\"v\"".into(),
+            1000,
+            File::create(&part).unwrap(),
+            part,
+            9,
+        );
+        assert_eq!(first.bounds(), (0, 250), "at most max_pieces ways");
+        let rest: Vec<(u64, u64)> = (0..3)
+            .map(|_| transfers.take_offer().unwrap().bounds())
+            .collect();
+        assert_eq!(rest, [(250, 500), (500, 750), (750, 1000)]);
+        // Now every range is under way; the next offer cuts the largest one.
+        assert!(transfers.take_offer().is_none(), "four pieces at most");
+        assert_eq!(*first.file.active.lock().unwrap(), 4);
     }
 
     #[test]
