@@ -225,7 +225,7 @@ impl Transfers {
             .lock()
             .expect("poisoned")
             .iter()
-            .any(|p| self.can_split(p))
+            .any(|p| !p.taken.load(Ordering::SeqCst) || self.can_split(p))
     }
 
     /// Takes the tail half of the largest range that can still be cut.
