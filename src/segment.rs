@@ -533,6 +533,7 @@ mod tests {
             9,
         );
         assert_eq!(first.bounds(), (0, 250), "at most max_pieces ways");
+        assert!(transfers.has_offer(), "ranges nobody started are on offer");
         let rest: Vec<(u64, u64)> = (0..3)
             .map(|_| transfers.take_offer().unwrap().bounds())
             .collect();

@@ -53,6 +53,28 @@ fn a_big_file_is_shared_by_idle_workers_and_arrives_byte_exact() {
 }
 
 #[test]
+fn a_lone_file_is_cut_into_equal_ranges_for_the_whole_pool() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    // 1 MiB ranges are the smallest allowed by default, so nothing is cut further.
+    let url = server.url(&format!("/equal/big.bin?size={}&rate={}", 4 * MIB, 4 * MIB));
+    let output = tget(dir.path())
+        .args(["--json", "-t", "4", &url])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_served(&dir.path().join("big.bin"), "/equal/big.bin", 4 * MIB);
+    let summary = json_lines(&output).pop().unwrap();
+    let shares: Vec<u64> = summary["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["bytes"].as_u64().unwrap())
+        .collect();
+    assert_eq!(shares, [MIB; 4]);
+}
+
+#[test]
 fn split_1_keeps_one_connection_per_file() {
     let server = Server::start().unwrap();
     let dir = tempdir();
