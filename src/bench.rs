@@ -93,6 +93,10 @@ impl Batch {
         };
         let transfer = bandwidth_bytes_per_s.map_or(0.0, |rate| size_bytes as f64 / rate as f64);
         let per_file = latency_ms / 1e3 + transfer;
+        if per_file <= 0.0 {
+            // Nothing to wait for: the bound is CPU work, which no formula here knows.
+            return None;
+        }
         Some(Duration::from_secs_f64(
             per_file * files.div_ceil(threads.max(1)) as f64,
         ))
@@ -411,7 +415,7 @@ pub fn report(results: &Results) -> String {
     }
     text.push_str(&scaling_line(
         &results.rows,
-        jobs(&results.batch),
+        &results.batch,
         results.available_parallelism,
     ));
     text.push('\n');
@@ -483,7 +487,7 @@ fn ideal_line(results: &Results) -> Option<String> {
 
 /// Where more threads stopped paying (`timing::scaling_stops_at`), and the
 /// likeliest reason, in one line.
-pub fn scaling_line(rows: &[Row], jobs: usize, cores: usize) -> String {
+pub fn scaling_line(rows: &[Row], batch: &BatchKind, cores: usize) -> String {
     if rows.len() < 2 {
         return "Scaling: it takes two thread counts to tell.".into();
     }
@@ -496,32 +500,39 @@ pub fn scaling_line(rows: &[Row], jobs: usize, cores: usize) -> String {
     ) else {
         return String::new();
     };
-    let reason = match (at.ideal_s, next.ideal_s) {
-        _ if stop >= jobs => {
-            format!("there are only {jobs} files, so the extra threads have nothing to download")
-        }
-        (Some(a), Some(b)) if b > a * 0.9 => {
-            "the ideal does not drop either: ceil(files / threads) stays the same".into()
-        }
-        (Some(_), Some(b)) => format!(
-            "the ideal says {} was possible, so waiting is no longer the limit; \
-             fixed costs (starting threads, connecting) and CPU work (copying, writing, \
-             and the built-in server itself) on {cores} CPU{} are",
-            timing::seconds(b),
-            if cores == 1 { "" } else { "s" }
-        ),
-        _ => format!(
-            "waiting on responses is no longer the limit; the link, the servers or \
-             the {cores} CPU{} are",
-            if cores == 1 { "" } else { "s" }
-        ),
-    };
     format!(
-        "Scaling: more than {stop} threads stopped helping ({} threads: median {} against {}): {reason}.",
+        "Scaling: more than {stop} threads stopped helping ({} threads: median {} against {}): {}.",
         next.threads,
         timing::seconds(next.median_s),
         timing::seconds(at.median_s),
+        stop_reason(at, next, batch, cores)
     )
+}
+
+fn stop_reason(at: &Row, next: &Row, batch: &BatchKind, cores: usize) -> String {
+    let cpus = format!("{cores} CPU{}", if cores == 1 { "" } else { "s" });
+    let jobs = jobs(batch);
+    if at.threads >= jobs {
+        return format!("there are only {jobs} files, so the extra threads have nothing to do");
+    }
+    if let (Some(a), Some(b)) = (at.ideal_s, next.ideal_s)
+        && b > a * 0.9
+    {
+        return "the ideal does not drop either: ceil(files / threads) stays the same".into();
+    }
+    match (batch, next.ideal_s) {
+        (BatchKind::BuiltIn { .. }, ideal) => format!(
+            "waiting is no longer the limit{}; fixed costs (starting threads, connecting) \
+             and CPU work (making, copying and writing the bytes, on both ends of the \
+             loopback) on {cpus} are",
+            ideal
+                .map(|b| format!(" (the ideal is {})", timing::seconds(b)))
+                .unwrap_or_default()
+        ),
+        (BatchKind::Urls { .. }, _) => format!(
+            "waiting on responses is no longer the limit; the link, the servers or the {cpus} are"
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -584,18 +595,30 @@ mod tests {
 
     #[test]
     fn scaling_lines_name_the_stop_and_a_reason() {
+        let built_in = built_in(64, 50.0, None).kind;
         let rows = [row(1, 3.2, Some(3.2)), row(2, 1.6, Some(1.6))];
-        assert!(scaling_line(&rows, 64, 2).contains("every step still helped"));
+        assert!(scaling_line(&rows, &built_in, 2).contains("every step still helped"));
 
         let rows = [row(4, 0.8, Some(0.8)), row(8, 0.78, Some(0.4))];
-        let line = scaling_line(&rows, 64, 2);
+        let line = scaling_line(&rows, &built_in, 2);
         assert!(line.starts_with("Scaling: more than 4 threads"), "{line}");
-        assert!(line.contains("0.400 s was possible"), "{line}");
+        assert!(line.contains("(the ideal is 0.400 s)"), "{line}");
+        assert!(line.contains("on 2 CPUs"), "{line}");
 
-        let rows = [row(16, 0.1, Some(0.1)), row(32, 0.1, Some(0.1))];
-        assert!(scaling_line(&rows, 16, 2).contains("only 16 files"));
+        let rows = [row(64, 0.1, Some(0.05)), row(128, 0.1, Some(0.05))];
+        assert!(scaling_line(&rows, &built_in, 2).contains("only 64 files"));
 
+        let urls = BatchKind::Urls {
+            jobs: 10,
+            sources: vec!["urls.txt".into()],
+        };
         let rows = [row(1, 1.0, None), row(2, 1.0, None)];
-        assert!(scaling_line(&rows, 64, 2).contains("the link, the servers"));
+        assert!(scaling_line(&rows, &urls, 2).contains("the link, the servers"));
+        assert!(scaling_line(&rows[..1], &urls, 2).contains("two thread counts"));
+    }
+
+    #[test]
+    fn no_latency_and_no_pacing_has_no_ideal() {
+        assert_eq!(built_in(8, 0.0, None).ideal(2), None);
     }
 }
