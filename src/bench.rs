@@ -501,7 +501,8 @@ pub fn scaling_line(rows: &[Row], batch: &BatchKind, cores: usize) -> String {
         return String::new();
     };
     format!(
-        "Scaling: more than {stop} threads stopped helping ({} threads: median {} against {}): {}.",
+        "Scaling: more than {stop} thread{} stopped helping ({} threads: median {} against {}): {}.",
+        if stop == 1 { "" } else { "s" },
         next.threads,
         timing::seconds(next.median_s),
         timing::seconds(at.median_s),

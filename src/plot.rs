@@ -68,6 +68,15 @@ fn thread_label(x: &f64) -> String {
     }
 }
 
+/// Whole numbers once the axis is tall enough, so small ranges keep distinct ticks.
+fn speedup_label(y: f64, y_max: f64) -> String {
+    if y_max > 8.0 {
+        format!("{y:.0}x")
+    } else {
+        format!("{y:.1}x")
+    }
+}
+
 fn top(values: impl Iterator<Item = f64>) -> f64 {
     values
         .filter(|v| v.is_finite())
@@ -124,7 +133,7 @@ fn draw_speedups(area: &Area, rows: &[Row]) -> Result<(), Box<dyn std::error::Er
         .configure_mesh()
         .x_labels(rows.len().max(x_range(rows).end as usize + 2))
         .x_label_formatter(&thread_label)
-        .y_label_formatter(&|y| format!("{y:.0}x"))
+        .y_label_formatter(&|y| speedup_label(*y, y_max))
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 15))
         .x_desc("threads")
