@@ -11,7 +11,7 @@ use crate::config::{Config, Display, FetchConfig};
 use crate::fetch::Job;
 use crate::input::{self, Request};
 use crate::naming::{self, Claims};
-use crate::pool::{Planned, Pool, PoolRun};
+use crate::pool::{JobReport, Planned, Pool, PoolRun};
 use crate::progress::Progress;
 use crate::report::{Reporter, Summary, Totals};
 use crate::segment::SplitPolicy;
@@ -120,11 +120,29 @@ fn measure_sequential(config: &Config, requests: Vec<input::Item>, cancel: &Canc
     if !config.display.quiet {
         progress.println("tget: --compare: running the same batch sequentially (1 thread)...");
     }
-    let mut totals = Totals::default();
     let jobs = plan(requests.into_iter(), scratch.path(), config.sha256);
-    let pool_run = pool(&fetch, 1, cancel).run(jobs, &progress, |report| totals.add(&report));
+    let run = timed_batch(&fetch, 1, jobs, &progress, cancel, |_| {});
     progress.finish();
-    Ok(timed(&pool_run, &totals))
+    Ok(run)
+}
+
+/// Runs planned jobs on `threads` workers and times them, counting results
+/// instead of listing them: the one measurement that `--compare` and
+/// `tget bench` share, so their numbers mean the same thing.
+pub fn timed_batch(
+    fetch: &FetchConfig,
+    threads: usize,
+    jobs: impl Iterator<Item = Planned> + Send,
+    progress: &Progress,
+    cancel: &Cancel,
+    mut on_report: impl FnMut(&JobReport),
+) -> Run {
+    let mut totals = Totals::default();
+    let pool_run = pool(fetch, threads, cancel).run(jobs, progress, |report| {
+        totals.add(&report);
+        on_report(&report);
+    });
+    timed(&pool_run, &totals)
 }
 
 pub fn timed(pool_run: &PoolRun, totals: &Totals) -> Run {

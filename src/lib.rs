@@ -11,6 +11,7 @@ pub mod cancel;
 pub mod cli;
 pub mod config;
 pub mod download;
+pub mod export;
 pub mod fetch;
 pub mod http;
 pub mod input;

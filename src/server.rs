@@ -474,13 +474,20 @@ impl Read for Body<'_> {
             sleep_unless_stopping(Duration::from_secs(120), self.stopping);
             return Err(io::Error::other("stalled body given up"));
         }
+        if self.position >= self.end {
+            return Ok(0);
+        }
         let mut limit = (self.end - self.position).min(buf.len() as u64);
         if let Some(at) = self.stall_at {
             limit = limit.min(at - self.position);
         }
         if let Some(rate) = self.rate {
             limit = limit.min((rate / 20).max(1));
-            let due = Duration::from_secs_f64(self.sent as f64 / rate as f64);
+            // A chunk leaves once the rate has paid for it, so the last byte
+            // arrives at size / rate and no pause follows it: a pause after
+            // the last byte would hold up the next request on a keep-alive
+            // connection and make reused connections look slow.
+            let due = Duration::from_secs_f64((self.sent + limit) as f64 / rate as f64);
             sleep_unless_stopping(due.saturating_sub(self.started.elapsed()), self.stopping);
         }
         let n = limit as usize;
@@ -541,6 +548,36 @@ mod tests {
         let mut tail = vec![0; 300];
         fill(seed("/a", ""), 700, &mut tail);
         assert_eq!(&whole[700..], &tail[..]);
+    }
+
+    #[test]
+    fn a_paced_body_ends_at_size_over_rate_with_no_pause_after() {
+        let stopping = AtomicBool::new(false);
+        // 2000 bytes at 20 kB/s: two 1000-byte chunks, the last one due at 100 ms.
+        let mut body = Body {
+            seed: 1,
+            position: 0,
+            end: 2000,
+            rate: Some(20_000),
+            stall_at: None,
+            started: Instant::now(),
+            sent: 0,
+            stopping: &stopping,
+        };
+        let mut buf = vec![0; 4096];
+        let mut total = 0;
+        while total < 2000 {
+            total += body.read(&mut buf).unwrap();
+        }
+        assert!(body.started.elapsed() >= Duration::from_millis(100));
+        let end = Instant::now();
+        assert_eq!(body.read(&mut buf).unwrap(), 0);
+        // The old pacing slept a whole chunk period (50 ms) here.
+        assert!(
+            end.elapsed() < Duration::from_millis(25),
+            "{:?}",
+            end.elapsed()
+        );
     }
 
     #[test]
