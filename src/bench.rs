@@ -22,6 +22,7 @@ use crate::download::{plan, timed_batch};
 use crate::input::{self, Shard, Source};
 use crate::pool::JobReport;
 use crate::progress::Progress;
+use crate::segment::SplitPolicy;
 use crate::server::Server;
 use crate::timing::{self, Row, Run, Series};
 use crate::{export, plot};
@@ -252,6 +253,8 @@ impl Runner<'_> {
             overwrite: true,
             resume: false,
             content_disposition: false,
+            // As a plain download would: big files are shared by idle workers.
+            split: SplitPolicy::sharing_among(threads),
             http: self.config.http.clone(),
         };
         let jobs = plan(self.batch.requests.clone().into_iter(), dir, None);

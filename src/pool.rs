@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::{self, Scope};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded, select, unbounded};
+use crossbeam_channel::{
+    Receiver, SendTimeoutError, Sender, TryRecvError, bounded, select, unbounded,
+};
 use ureq::Agent;
 
 use crate::cancel::Cancel;
@@ -31,6 +33,8 @@ pub type Planned = Result<Job, InputError>;
 /// How long an idle worker waits before looking again for a range to help
 /// with, once no more jobs can come.
 const TAIL_POLL: Duration = Duration::from_millis(10);
+/// How often a full queue is checked for a stop request.
+const QUEUE_POLL: Duration = Duration::from_millis(50);
 
 /// What happened to one job, sent back to the reporting thread.
 #[derive(Debug, Clone)]
@@ -180,13 +184,25 @@ fn feed<'scope>(
         match planned {
             Ok(job) => {
                 start_worker(scope, shared, &outbox);
-                if job_tx.send(job).is_err() {
+                if !queue(&job_tx, job, shared.pool.cancel) {
                     break;
                 }
             }
             Err(error) => {
                 let _ = outbox.reports.send(invalid_line(error));
             }
+        }
+    }
+}
+
+/// Waits for room in the queue, but not past a stop: workers that stop
+/// taking jobs would otherwise leave the input thread blocked for good.
+fn queue(job_tx: &Sender<Job>, mut job: Job, cancel: &Cancel) -> bool {
+    loop {
+        match job_tx.send_timeout(job, QUEUE_POLL) {
+            Ok(()) => return true,
+            Err(SendTimeoutError::Timeout(back)) if !cancel.draining() => job = back,
+            Err(_) => return false,
         }
     }
 }

@@ -37,6 +37,17 @@ pub struct SplitPolicy {
 }
 
 impl SplitPolicy {
+    /// What `--split-min` defaults to.
+    pub const DEFAULT_MIN_PIECE: u64 = 1 << 20;
+
+    /// The default: every worker of the pool may help, down to 1 MiB ranges.
+    pub fn sharing_among(threads: usize) -> SplitPolicy {
+        SplitPolicy {
+            max_pieces: threads,
+            min_piece: Self::DEFAULT_MIN_PIECE,
+        }
+    }
+
     pub const OFF: SplitPolicy = SplitPolicy {
         max_pieces: 1,
         min_piece: u64::MAX,
