@@ -10,6 +10,7 @@ pub mod bench;
 pub mod cancel;
 pub mod cli;
 pub mod config;
+pub mod content_disposition;
 pub mod download;
 pub mod fetch;
 pub mod http;
