@@ -16,6 +16,7 @@ pub mod fetch;
 pub mod http;
 pub mod input;
 pub mod naming;
+pub mod part;
 pub mod plot;
 pub mod pool;
 pub mod progress;

@@ -6,6 +6,7 @@
 //! the pool merges them when it joins the workers. Results flow back to the
 //! calling thread, which reports them as they come.
 
+use std::sync::{Arc, Mutex};
 use std::thread::{self, Scope};
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,7 @@ use crate::cancel::Cancel;
 use crate::config::FetchConfig;
 use crate::fetch::{Fetcher, Job, Outcome, Status};
 use crate::input::InputError;
+use crate::naming::Claims;
 use crate::progress::{Progress, WorkerBar};
 
 /// A job ready to run, or a list line that could not become one.
@@ -68,6 +70,8 @@ pub struct Pool<'a> {
     pub agent: Agent,
     pub fetch: &'a FetchConfig,
     pub cancel: &'a Cancel,
+    /// The names planning hands out, for names only known at download time.
+    pub names: Arc<Mutex<Claims>>,
 }
 
 pub fn worker_name(index: usize) -> String {
@@ -171,7 +175,7 @@ impl Pool<'_> {
             name: name.clone(),
             ..WorkerStats::default()
         };
-        let mut fetcher = Fetcher::new(self.agent.clone(), self.fetch, self.cancel);
+        let mut fetcher = Fetcher::new(self.agent.clone(), self.fetch, self.cancel, &self.names);
         let mut waiting_since = Instant::now();
         while let Ok(job) = jobs.recv() {
             stats.idle += waiting_since.elapsed();
@@ -184,7 +188,7 @@ impl Pool<'_> {
             bar.idle();
             let report = JobReport {
                 url: job.url,
-                path: Some(job.path),
+                path: Some(outcome.saved_as.clone().unwrap_or(job.path)),
                 origin: job.origin,
                 outcome,
                 worker: Some(name.clone()),
