@@ -925,3 +925,49 @@ fn error_lines_escape_control_characters() {
     );
     assert!(text.contains("\\u{1b}]0;owned\\u{7}x"), "{text}");
 }
+
+#[test]
+fn a_second_interrupt_exits_at_once() {
+    use std::io::{BufRead, BufReader, Write};
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let mut child = spawn_tget(dir.path(), &["-i".to_string(), "-".to_string()]);
+    // A list on a pipe that never closes keeps the first interrupt waiting for input.
+    let mut list = child.stdin.take().unwrap();
+    writeln!(
+        list,
+        "{}",
+        server.url("/two/big.bin?size=500000&stall_after=300000")
+    )
+    .unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    let stderr_pipe = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let part = dir.path().join("big.bin.part");
+    wait_until(
+        Duration::from_secs(10),
+        "big.bin.part to have bytes",
+        || fs::metadata(&part).is_ok_and(|m| m.len() > 0),
+    );
+    send_signal(&child, libc::SIGINT);
+    let line = lines_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the interrupted job is reported");
+    assert!(
+        line.contains("interrupted; big.bin.part kept for -c"),
+        "{line}"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still waiting for the list"
+    );
+    send_signal(&child, libc::SIGINT);
+    let output = wait_for_exit(child, Duration::from_secs(5));
+    assert_eq!(output.status.code(), Some(130));
+    drop(list);
+    assert!(part.exists());
+}

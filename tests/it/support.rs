@@ -120,7 +120,7 @@ pub fn spawn_tget(dir: &Path, args: &[String]) -> std::process::Child {
         .env("RUST_BACKTRACE", "0")
         .env("TERM", "dumb")
         .env_remove("TGET_THREADS")
-        .stdin(std::process::Stdio::null())
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     for proxy in [
