@@ -20,6 +20,7 @@
 //! - `stall_after=N`: send N bytes, then stop sending until the server shuts down
 //! - `version=V`: a different body and ETag for the same path
 //! - `chunked=1`: no Content-Length; the body ends when the connection closes
+//! - `te=chunked`: `Transfer-Encoding: chunked`, which marks its own end
 //! - `truncate_at=N`: declare the full Content-Length but close the connection
 //!   once the body reaches byte N of the file (a response that starts at or
 //!   past N is sent whole, so a resumed request gets the rest)
@@ -349,6 +350,7 @@ struct Spec {
     stall_after: Option<u64>,
     version: String,
     chunked: bool,
+    transfer_chunked: bool,
     cut_at: Option<(u64, Cut)>,
     faults: Option<u64>,
     validator: Validator,
@@ -413,6 +415,7 @@ impl Spec {
             "stall_after" => self.stall_after = number,
             "version" => self.version = value,
             "chunked" => self.chunked = value == "1",
+            "te" => self.transfer_chunked = value == "chunked",
             "truncate_at" => self.cut_at = number.map(|n| (n, Cut::Close)),
             "reset_after" => self.cut_at = number.map(|n| (n, Cut::Reset)),
             "faults" => self.faults = number,
@@ -520,7 +523,10 @@ fn respond(head: &RequestHead, out: &mut TcpStream, shared: &Shared) -> io::Resu
         sent: 0,
         stopping: &shared.stopping,
     };
-    send_body(&mut body, out)?;
+    send_body(&mut body, out, spec.transfer_chunked)?;
+    if spec.transfer_chunked && cut.is_none() {
+        out.write_all(b"0\r\n\r\n")?;
+    }
     Ok(match cut {
         Some((_, Cut::Reset)) => After::Reset,
         Some((_, Cut::Close)) => After::Close,
@@ -574,20 +580,30 @@ fn write_head(
     if spec.chunked {
         // No length: the end of the body is the end of the connection.
         headers.push_str("Connection: close\r\n");
+    } else if spec.transfer_chunked {
+        headers.push_str("Transfer-Encoding: chunked\r\n");
     } else {
         headers.push_str(&format!("Content-Length: {}\r\n", end - start));
     }
     write!(out, "HTTP/1.1 {status} {}\r\n{headers}\r\n", reason(status))
 }
 
-fn send_body(body: &mut Body, out: &mut TcpStream) -> io::Result<()> {
+/// Sends the body, each piece framed as a chunk when `chunked` (the final,
+/// empty chunk is the caller's: a cut body must not have it).
+fn send_body(body: &mut Body, out: &mut TcpStream, chunked: bool) -> io::Result<()> {
     let mut buffer = vec![0; WRITE_CHUNK];
     loop {
         let n = body.read(&mut buffer)?;
         if n == 0 {
             return Ok(());
         }
+        if chunked {
+            write!(out, "{n:x}\r\n")?;
+        }
         out.write_all(&buffer[..n])?;
+        if chunked {
+            out.write_all(b"\r\n")?;
+        }
     }
 }
 

@@ -359,6 +359,34 @@ fn a_reset_body_is_retried_and_resumed() {
 }
 
 #[test]
+fn a_cut_chunked_body_is_caught_by_its_missing_end_marker() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let url = server.url("/te/x.bin?size=10000&te=chunked");
+    let (code, _, _) = run_json(dir.path(), &[&url]);
+    assert_eq!(code, Some(0));
+    assert_served(&dir.path().join("x.bin"), "/te/x.bin", 10000);
+    let (code, lines, _) = run_json(
+        dir.path(),
+        &[
+            "--overwrite",
+            "--retries",
+            "0",
+            &format!("{url}&truncate_at=3000"),
+        ],
+    );
+    assert_eq!(code, Some(1));
+    let job = json_job(&lines, "truncate_at");
+    assert_eq!((job["status"].as_str(), attempts(job)), (Some("failed"), 1));
+    assert_served(&dir.path().join("x.bin"), "/te/x.bin", 10000);
+    assert_eq!(
+        listing(dir.path()),
+        ["x.bin"],
+        "the old file stays, no part"
+    );
+}
+
+#[test]
 fn a_cut_close_delimited_body_is_only_caught_by_a_checksum() {
     let server = Server::start().unwrap();
     let dir = tempdir();
