@@ -220,7 +220,8 @@ impl<'a> Fetcher<'a> {
         outcome: &mut Outcome,
     ) -> Result<Saved, FetchError> {
         if !self.config.resume || resume_point(job, files).is_none() {
-            // Without -c an old part is stale: its bytes may be any version.
+            // A part that cannot be resumed (no -c, or no usable sidecar) is
+            // stale: its bytes may be of any version.
             files
                 .remove()
                 .map_err(|e| FetchError::local("remove", &files.part, e))?;
