@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -20,6 +21,7 @@ use crate::cancel::Cancel;
 use crate::config::{BenchConfig, FetchConfig, SyntheticBatch};
 use crate::download::{plan, timed_batch};
 use crate::input::{self, Shard, Source};
+use crate::naming::Claims;
 use crate::pool::JobReport;
 use crate::progress::Progress;
 use crate::segment::SplitPolicy;
@@ -257,11 +259,25 @@ impl Runner<'_> {
             split: SplitPolicy::sharing_among(threads),
             http: self.config.http.clone(),
         };
-        let jobs = plan(self.batch.requests.clone().into_iter(), dir, None);
+        let names = Arc::new(Mutex::new(Claims::default()));
+        let jobs = plan(
+            self.batch.requests.clone().into_iter(),
+            dir,
+            None,
+            names.clone(),
+        );
         let errors = &mut self.errors;
-        let run = timed_batch(&fetch, threads, jobs, &progress, self.cancel, |report| {
-            errors.note(report, &progress);
-        });
+        let run = timed_batch(
+            &fetch,
+            threads,
+            jobs,
+            names,
+            &progress,
+            self.cancel,
+            |report| {
+                errors.note(report, &progress);
+            },
+        );
         progress.finish();
         run
     }

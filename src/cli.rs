@@ -79,7 +79,8 @@ pub struct NetArgs {
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub max_redirects: u32,
 
-    /// Retry a failed transfer this many times (connect errors, timeouts, resets, 408/429/5xx)
+    /// Retry a failed transfer this many times (connect errors, timeouts, resets, cut bodies,
+    /// HTTP 408/429/500/502/503/504); a retry resumes where the transfer stopped
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub retries: u32,
 
@@ -106,7 +107,8 @@ pub struct DownloadArgs {
     #[arg(long)]
     pub overwrite: bool,
 
-    /// Resume NAME.part files left by an earlier run (validated with If-Range)
+    /// Resume NAME.part files left by an earlier run (e.g. by Ctrl-C), validated with If-Range
+    /// against the version recorded in NAME.part.meta
     #[arg(short = 'c', long = "continue")]
     pub resume: bool,
 

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, Result};
 
@@ -41,8 +42,9 @@ fn download(
     cancel: &Cancel,
 ) -> PoolRun {
     let progress = Progress::new(config.display);
-    let pool = pool(&config.fetch, config.threads, cancel);
-    let jobs = plan(requests, &config.fetch.out_dir, config.sha256);
+    let names = Arc::new(Mutex::new(Claims::default()));
+    let pool = pool(&config.fetch, config.threads, cancel, names.clone());
+    let jobs = plan(requests, &config.fetch.out_dir, config.sha256, names);
     let pool_run = pool.run(jobs, &progress, |report| {
         if !reporter.record(&report, &progress) {
             cancel.drain();
@@ -52,7 +54,12 @@ fn download(
     pool_run
 }
 
-fn pool<'a>(fetch: &'a FetchConfig, threads: usize, cancel: &'a Cancel) -> Pool<'a> {
+fn pool<'a>(
+    fetch: &'a FetchConfig,
+    threads: usize,
+    cancel: &'a Cancel,
+    names: Arc<Mutex<Claims>>,
+) -> Pool<'a> {
     let agent = http::agent(&fetch.http, threads);
     signal::watch(&agent);
     Pool {
@@ -61,16 +68,18 @@ fn pool<'a>(fetch: &'a FetchConfig, threads: usize, cancel: &'a Cancel) -> Pool<
         fetch,
         split: fetch.split,
         cancel,
+        names,
     }
 }
 
 /// Names every job in list order (so names are deterministic) inside `dir`.
+/// `names` is shared with the workers, which claim server-suggested names in it.
 pub fn plan(
     requests: impl Iterator<Item = input::Item> + Send,
     dir: &Path,
     sha256: Option<[u8; 32]>,
+    names: Arc<Mutex<Claims>>,
 ) -> impl Iterator<Item = Planned> + Send {
-    let mut claims = Claims::default();
     let dir = dir.to_path_buf();
     requests.map(move |item| {
         item.map(|request: Request| {
@@ -78,7 +87,10 @@ pub fn plan(
                 Some(out) => naming::sanitize(out),
                 None => naming::name_from_url(&request.url),
             };
-            let name = claims.claim(&wanted);
+            let name = names
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .claim(&wanted);
             Job {
                 // `-d .` (the default) lists bare names, as a user would type them.
                 path: if dir == Path::new(".") {
@@ -120,8 +132,14 @@ fn measure_sequential(config: &Config, requests: Vec<input::Item>, cancel: &Canc
     if !config.display.quiet {
         progress.println("tget: --compare: running the same batch sequentially (1 thread)...");
     }
-    let jobs = plan(requests.into_iter(), scratch.path(), config.sha256);
-    let run = timed_batch(&fetch, 1, jobs, &progress, cancel, |_| {});
+    let names = Arc::new(Mutex::new(Claims::default()));
+    let jobs = plan(
+        requests.into_iter(),
+        scratch.path(),
+        config.sha256,
+        names.clone(),
+    );
+    let run = timed_batch(&fetch, 1, jobs, names, &progress, cancel, |_| {});
     progress.finish();
     Ok(run)
 }
@@ -133,12 +151,13 @@ pub fn timed_batch(
     fetch: &FetchConfig,
     threads: usize,
     jobs: impl Iterator<Item = Planned> + Send,
+    names: Arc<Mutex<Claims>>,
     progress: &Progress,
     cancel: &Cancel,
     mut on_report: impl FnMut(&JobReport),
 ) -> Run {
     let mut totals = Totals::default();
-    let pool_run = pool(fetch, threads, cancel).run(jobs, progress, |report| {
+    let pool_run = pool(fetch, threads, cancel, names).run(jobs, progress, |report| {
         totals.add(&report);
         on_report(&report);
     });

@@ -1,24 +1,35 @@
-//! One job: request, stream to `NAME.part`, verify, rename to `NAME`.
+//! One job: request, stream to `NAME.part`, verify, publish as `NAME`.
 //!
-//! The final name only ever appears through `rename`, so it never holds a
-//! partial or unverified file.
+//! The final name only ever appears through `rename` (or `hard_link`, for a
+//! name the server suggested), so it never holds a partial or unverified file.
+//!
+//! A part is resumed only when its sidecar proves which version of the file
+//! it holds (see `part`): the request carries `Range` and `If-Range`, and
+//! the answer decides. A 206 that continues exactly where the part ends is
+//! appended; a 200 (range ignored, or the file changed) starts over from
+//! zero; a 416 that says the file is exactly as long as the part completes
+//! it; anything else throws the part away and asks again for the whole file.
 
-use std::fs::{self, File};
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 use ureq::Agent;
-use ureq::http::header;
+use ureq::http::{HeaderMap, Response, header};
 
 use crate::cancel::Cancel;
 use crate::config::FetchConfig;
+use crate::content_disposition;
 use crate::http;
 use crate::input::Origin;
-use crate::naming::PART_SUFFIX;
+use crate::naming::{self, Claims};
+use crate::part::{ContentRange, Meta, PartFiles, unsatisfied_length};
 use crate::progress::WorkerBar;
 use crate::segment::{SplitPolicy, Transfers};
 
@@ -27,6 +38,8 @@ use crate::segment::{SplitPolicy, Transfers};
 pub const CHUNK_BYTES: usize = 256 * 1024;
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// `-1`, `-2`, ... suffixes tried for a server-suggested name before giving up.
+const MAX_NAME_TRIES: usize = 1000;
 
 /// A job with its final file name chosen.
 #[derive(Debug, Clone)]
@@ -48,22 +61,38 @@ pub enum Status {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub status: Status,
+    /// The size of the saved file.
     pub bytes: u64,
     pub http_status: Option<u16>,
     pub elapsed: Duration,
+    /// Requests made, retries included.
     pub attempts: u32,
     pub error: Option<String>,
+    /// Where the file was saved, when not under the planned name
+    /// (`--content-disposition`).
+    pub saved_as: Option<PathBuf>,
 }
 
 impl Outcome {
     pub fn failed(message: String) -> Outcome {
         Outcome {
             status: Status::Failed,
+            error: Some(message),
+            ..Outcome::default()
+        }
+    }
+}
+
+impl Default for Outcome {
+    fn default() -> Outcome {
+        Outcome {
+            status: Status::Ok,
             bytes: 0,
             http_status: None,
             elapsed: Duration::ZERO,
             attempts: 0,
-            error: Some(message),
+            error: None,
+            saved_as: None,
         }
     }
 }
@@ -77,13 +106,21 @@ pub enum FetchError {
     },
     #[error("{}", http::describe(.0))]
     Network(ureq::Error),
+    #[error("connection closed after {received} of {expected} bytes")]
+    Truncated { received: u64, expected: u64 },
+    #[error("{0}")]
+    Protocol(String),
     #[error("{0}")]
     Local(String),
     #[error("sha256 mismatch: expected {expected}, got {actual}")]
     Checksum { expected: String, actual: String },
-    #[error("cancelled")]
+    #[error("interrupted")]
     Cancelled,
-    /// A range came back from another version of the file: start over.
+    /// The answer to a resumed request does not continue the part, which
+    /// has been thrown away: ask again for the whole file.
+    #[error("the server's answer does not continue the partial file")]
+    Restart,
+    /// A range of a shared file came from another version: start over.
     #[error("the file changed on the server during the download: {0}")]
     Changed(String),
 }
@@ -93,8 +130,11 @@ impl FetchError {
         match self {
             FetchError::Status { status, .. } => http::is_transient_status(*status),
             FetchError::Network(e) => http::is_transient(e),
-            FetchError::Changed(_) => true,
-            FetchError::Local(_) | FetchError::Checksum { .. } | FetchError::Cancelled => false,
+            FetchError::Truncated { .. } | FetchError::Restart | FetchError::Changed(_) => true,
+            FetchError::Protocol(_)
+            | FetchError::Local(_)
+            | FetchError::Checksum { .. }
+            | FetchError::Cancelled => false,
         }
     }
 
@@ -103,11 +143,26 @@ impl FetchError {
     }
 }
 
+/// A file saved under its final name.
+struct Saved {
+    bytes: u64,
+    path: PathBuf,
+}
+
+/// Where a resumed request starts, and the version the part holds.
+struct ResumePoint {
+    offset: u64,
+    meta: Meta,
+}
+
 /// A worker's tools for running jobs one after another.
 pub struct Fetcher<'a> {
     agent: Agent,
     config: &'a FetchConfig,
     cancel: &'a Cancel,
+    /// The batch's names, shared with planning: a server-suggested name is
+    /// claimed here so it can never be another job's name.
+    names: &'a Mutex<Claims>,
     buffer: Vec<u8>,
     sharing: Option<Sharing<'a>>,
 }
@@ -123,11 +178,17 @@ pub struct Sharing<'a> {
 }
 
 impl<'a> Fetcher<'a> {
-    pub fn new(agent: Agent, config: &'a FetchConfig, cancel: &'a Cancel) -> Self {
+    pub fn new(
+        agent: Agent,
+        config: &'a FetchConfig,
+        cancel: &'a Cancel,
+        names: &'a Mutex<Claims>,
+    ) -> Self {
         Fetcher {
             agent,
             config,
             cancel,
+            names,
             buffer: vec![0; CHUNK_BYTES],
             sharing: None,
         }
@@ -138,7 +199,8 @@ impl<'a> Fetcher<'a> {
         self
     }
 
-    pub(crate) fn request(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+    /// A GET with the user's headers.
+    pub(crate) fn get(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
         let mut request = self.agent.get(url);
         for (name, value) in &self.config.http.headers {
             request = request.header(name, value);
@@ -154,70 +216,82 @@ impl<'a> Fetcher<'a> {
         self.config.http.retries
     }
 
-    pub(crate) fn back_off(&self, attempt: u32, error: &FetchError) {
-        self.pause(backoff(attempt, error, self.config.http.retry_delay));
+    pub(crate) fn back_off(&self, failures: u32, error: &FetchError) {
+        self.pause(backoff(failures, error, self.config.http.retry_delay));
     }
 
-    pub(crate) fn buffer_len(&self) -> usize {
-        self.buffer.len()
-    }
-
-    pub(crate) fn buffer(&self) -> &[u8] {
-        &self.buffer
+    pub(crate) fn buffer_mut(&mut self) -> &mut [u8] {
+        &mut self.buffer
     }
 
     pub fn run(&mut self, job: &Job, bar: &WorkerBar) -> Outcome {
         let started = Instant::now();
-        let mut outcome = Outcome {
-            status: Status::Ok,
-            bytes: 0,
-            http_status: None,
-            elapsed: Duration::ZERO,
-            attempts: 0,
-            error: None,
-        };
+        let mut outcome = Outcome::default();
         if !self.config.overwrite && job.path.exists() {
             outcome.status = Status::Skipped;
             return outcome;
         }
-        let result = self.with_retries(job, bar, &mut outcome);
-        if let Err(error) = result {
-            remove_part(&job.path);
-            outcome.status = Status::Failed;
-            outcome.error = Some(error.to_string());
+        let files = PartFiles::of(&job.path);
+        match self.with_retries(job, &files, bar, &mut outcome) {
+            Ok(saved) => {
+                outcome.bytes = saved.bytes;
+                outcome.saved_as = (saved.path != job.path).then_some(saved.path);
+            }
+            Err(error) => {
+                outcome.status = Status::Failed;
+                outcome.error = Some(self.give_up(job, &files, error));
+            }
         }
         outcome.elapsed = started.elapsed();
         outcome
     }
 
+    /// Cleans up after a failed job and says why it failed. An interrupted
+    /// job keeps a resumable part for `-c`; any other failure leaves nothing.
+    fn give_up(&self, job: &Job, files: &PartFiles, error: FetchError) -> String {
+        if matches!(error, FetchError::Cancelled) && resume_point(job, files).is_some() {
+            return format!("interrupted; {} kept for -c", files.part.display());
+        }
+        // Nothing to clean up is the common case; a file that cannot be
+        // removed is only ever a `.part` or a sidecar, never a final name.
+        let _ = files.remove();
+        error.to_string()
+    }
+
     fn with_retries(
         &mut self,
         job: &Job,
+        files: &PartFiles,
         bar: &WorkerBar,
         outcome: &mut Outcome,
-    ) -> Result<(), FetchError> {
+    ) -> Result<Saved, FetchError> {
+        if !self.config.resume || resume_point(job, files).is_none() {
+            // A part that cannot be resumed (no -c, or no usable sidecar) is
+            // stale: its bytes may be of any version.
+            files
+                .remove()
+                .map_err(|e| FetchError::local("remove", &files.part, e))?;
+        }
+        let mut failures = 0;
         loop {
             outcome.attempts += 1;
-            let error = match self.attempt(job, bar, outcome) {
-                Ok(bytes) => {
-                    outcome.bytes = bytes;
-                    return Ok(());
-                }
+            let error = match self.attempt(job, files, bar, outcome) {
+                Ok(saved) => return Ok(saved),
                 Err(error) => error,
             };
             // A shut-down agent looks like a dropped connection: ask the flag first.
             if self.cancel.aborted() {
                 return Err(FetchError::Cancelled);
             }
-            if !error.is_transient() || outcome.attempts > self.config.http.retries {
+            // The part is gone, so the next request cannot end in another restart.
+            if matches!(error, FetchError::Restart) {
+                continue;
+            }
+            failures += 1;
+            if !error.is_transient() || failures > self.config.http.retries {
                 return Err(error);
             }
-            bar.rewind();
-            self.pause(backoff(
-                outcome.attempts,
-                &error,
-                self.config.http.retry_delay,
-            ));
+            self.pause(backoff(failures, &error, self.config.http.retry_delay));
         }
     }
 
@@ -236,115 +310,398 @@ impl<'a> Fetcher<'a> {
     fn attempt(
         &mut self,
         job: &Job,
+        files: &PartFiles,
         bar: &WorkerBar,
         outcome: &mut Outcome,
-    ) -> Result<u64, FetchError> {
-        let response = self.request(&job.url).call().map_err(FetchError::Network)?;
+    ) -> Result<Saved, FetchError> {
+        let resume = resume_point(job, files);
+        let response = self.request(&job.url, resume.as_ref())?;
         let status = response.status().as_u16();
         outcome.http_status = Some(status);
-        if !response.status().is_success() {
-            let retry_after = http::retry_after(
-                response
-                    .headers()
-                    .get(header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok()),
-            );
-            return Err(FetchError::Status {
-                status,
-                retry_after,
-            });
+        http::check_scheme(&response).map_err(FetchError::Protocol)?;
+        match (status, resume) {
+            (206, Some(resume)) => self.append(job, files, bar, resume, response),
+            (416, Some(resume)) => self.complete(job, files, resume, response),
+            (206, None) => Err(FetchError::Protocol(
+                "HTTP 206 (part of the file) for a request of the whole file".into(),
+            )),
+            _ if response.status().is_success() => self.fresh(job, files, bar, response),
+            _ => Err(status_error(&response)),
         }
-        let length = response.body().content_length();
-        if let Some(sharing) = self.sharing
-            && let Some(validator) = shareable(&response, sharing.transfers.policy())
-        {
-            return self.download_shared(job, response, validator, sharing, bar);
-        }
-        bar.start(&job.path, length);
-        let mut body = response.into_body().into_reader();
-        let part = part_path(&job.path);
-        self.stream(&mut body, &part, job, bar)
     }
 
-    fn stream(
-        &mut self,
-        body: &mut impl Read,
-        part: &Path,
-        job: &Job,
-        bar: &WorkerBar,
-    ) -> Result<u64, FetchError> {
-        let mut file = create_part(part)?;
-        let mut hasher = job.sha256.map(|_| Sha256::new());
-        let mut total = 0u64;
-        loop {
-            let filled = self.fill_buffer(body)?;
-            if filled == 0 {
-                break;
+    fn request(
+        &self,
+        url: &str,
+        resume: Option<&ResumePoint>,
+    ) -> Result<Response<ureq::Body>, FetchError> {
+        let mut request = self.get(url);
+        if let Some(resume) = resume {
+            request = request.header(header::RANGE, format!("bytes={}-", resume.offset));
+            if let Some(validator) = resume.meta.validator() {
+                request = request.header(header::IF_RANGE, validator);
             }
-            let chunk = &self.buffer[..filled];
-            file.write_all(chunk)
-                .map_err(|e| FetchError::local("write", part, e))?;
-            if let Some(hasher) = hasher.as_mut() {
-                hasher.update(chunk);
-            }
-            total += filled as u64;
-            bar.advance(filled as u64);
         }
+        request.call().map_err(FetchError::Network)
+    }
+
+    /// A whole file: whatever the part held is replaced from byte zero.
+    fn fresh(
+        &mut self,
+        job: &Job,
+        files: &PartFiles,
+        bar: &WorkerBar,
+        response: Response<ureq::Body>,
+    ) -> Result<Saved, FetchError> {
+        let length = response.body().content_length();
+        let mut meta = Meta::from_headers(&job.url, response.headers(), length);
+        meta.name = self.suggested_name(response.headers());
+        create_parent(&files.part)?;
+        files
+            .remove()
+            .map_err(|e| FetchError::local("remove", &files.part, e))?;
+        let sharing = self
+            .sharing
+            .filter(|s| worth_sharing(&response, &meta, s.transfers.policy()));
+        // A shared part fills in any order, so no sidecar may offer it for -c.
+        if meta.validator().is_some() && sharing.is_none() {
+            files
+                .write_meta(&meta)
+                .map_err(|e| FetchError::local("create", &files.meta, e))?;
+        }
+        let mut file = files
+            .create()
+            .map_err(|e| FetchError::local("create", &files.part, e))?;
+        if let Some(sharing) = sharing {
+            let validator = meta.validator().unwrap_or_default().to_string();
+            let received =
+                self.download_shared(job, response, validator, file, &files.part, sharing, bar)?;
+            let hasher = self.hash_part(job, files)?;
+            return self.finish(job, files, hasher, received, meta.name);
+        }
+        bar.start(&job.path, length);
+        let mut hasher = job.sha256.map(|_| Sha256::new());
+        let mut body = response.into_body().into_reader();
+        let received = self.stream(&mut body, &mut file, hasher.as_mut(), bar, &files.part)?;
+        drop(file);
+        check_length(received, length)?;
+        self.finish(job, files, hasher, received, meta.name)
+    }
+
+    /// The rest of a file after the part, if the 206 is exactly that.
+    fn append(
+        &mut self,
+        job: &Job,
+        files: &PartFiles,
+        bar: &WorkerBar,
+        resume: ResumePoint,
+        response: Response<ureq::Body>,
+    ) -> Result<Saved, FetchError> {
+        let ResumePoint { offset, meta } = resume;
+        let total = ContentRange::from_headers(response.headers())
+            .filter(|range| range.continues_at(offset))
+            .and_then(|range| range.total)
+            .filter(|&total| meta.length.is_none_or(|length| length == total));
+        let Some(total) = total.filter(|_| meta.agrees_with(response.headers())) else {
+            return restart(files);
+        };
+        let mut file = files
+            .open_existing()
+            .map_err(|e| FetchError::local("open", &files.part, e))?;
+        let mut hasher = job.sha256.map(|_| Sha256::new());
+        if self.read_part(&mut file, hasher.as_mut(), &files.part)? != offset {
+            return restart(files);
+        }
+        let name = self.suggested_name(response.headers()).or(meta.name);
+        bar.start(&job.path, Some(total));
+        bar.resume_at(offset);
+        let mut body = response.into_body().into_reader();
+        let received = self.stream(&mut body, &mut file, hasher.as_mut(), bar, &files.part)?;
+        drop(file);
+        check_length(offset + received, Some(total))?;
+        self.finish(job, files, hasher, offset + received, name)
+    }
+
+    /// A 416 to a resumed request: the part may already be the whole file.
+    fn complete(
+        &mut self,
+        job: &Job,
+        files: &PartFiles,
+        resume: ResumePoint,
+        response: Response<ureq::Body>,
+    ) -> Result<Saved, FetchError> {
+        let ResumePoint { offset, meta } = resume;
+        let whole = unsatisfied_length(response.headers()) == Some(offset)
+            && meta.length.is_none_or(|length| length == offset)
+            && meta.agrees_with(response.headers());
+        if !whole {
+            return restart(files);
+        }
+        let name = self.suggested_name(response.headers()).or(meta.name);
+        drop(response);
+        let mut hasher = job.sha256.map(|_| Sha256::new());
+        if hasher.is_some() {
+            let mut file = files
+                .open_existing()
+                .map_err(|e| FetchError::local("open", &files.part, e))?;
+            if self.read_part(&mut file, hasher.as_mut(), &files.part)? != offset {
+                return restart(files);
+            }
+        }
+        self.finish(job, files, hasher, offset, name)
+    }
+
+    /// Verifies and publishes a complete part; the sidecar goes with it.
+    fn finish(
+        &self,
+        job: &Job,
+        files: &PartFiles,
+        hasher: Option<Sha256>,
+        bytes: u64,
+        suggested: Option<String>,
+    ) -> Result<Saved, FetchError> {
         if let (Some(expected), Some(hasher)) = (job.sha256, hasher) {
             verify_digest(expected, hasher.finalize().into())?;
         }
-        drop(file);
-        fs::rename(part, &job.path).map_err(|e| FetchError::local("rename into", &job.path, e))?;
-        Ok(total)
+        let path = self.publish(job, files, suggested)?;
+        // A leftover sidecar without its part is harmless: it is never read alone.
+        let _ = files.remove_meta();
+        Ok(Saved { bytes, path })
+    }
+
+    /// The planned name is replaced by `rename` (an existing file there was
+    /// either skipped earlier or is to be overwritten). A server-suggested
+    /// name never replaces anything: see `publish_suggested`.
+    fn publish(
+        &self,
+        job: &Job,
+        files: &PartFiles,
+        suggested: Option<String>,
+    ) -> Result<PathBuf, FetchError> {
+        let planned = job.path.file_name().and_then(OsStr::to_str);
+        match suggested {
+            Some(name) if Some(name.as_str()) != planned => {
+                self.publish_suggested(files, &job.path, &name)
+            }
+            _ => {
+                fs::rename(&files.part, &job.path)
+                    .map_err(|e| FetchError::local("rename into", &job.path, e))?;
+                Ok(job.path.clone())
+            }
+        }
+    }
+
+    /// Takes the first name, `wanted`, `wanted-1`, ..., that no job of the
+    /// batch has claimed and that does not exist on disk, atomically.
+    fn publish_suggested(
+        &self,
+        files: &PartFiles,
+        planned: &Path,
+        wanted: &str,
+    ) -> Result<PathBuf, FetchError> {
+        let dir = planned.parent().unwrap_or(Path::new(""));
+        for _ in 0..MAX_NAME_TRIES {
+            let name = self
+                .names
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .claim(wanted);
+            let path = dir.join(name);
+            match link_exclusive(&files.part, &path) {
+                Ok(()) => return Ok(path),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(FetchError::local("create", &path, e)),
+            }
+        }
+        Err(FetchError::Local(format!(
+            "no free name like {wanted} in {}",
+            dir.display()
+        )))
+    }
+
+    /// The server's `Content-Disposition` name, sanitised, when asked for.
+    fn suggested_name(&self, headers: &HeaderMap) -> Option<String> {
+        if !self.config.content_disposition {
+            return None;
+        }
+        let value = headers.get(header::CONTENT_DISPOSITION)?;
+        // Servers do send raw UTF-8 there, which `to_str` would refuse.
+        let text = String::from_utf8_lossy(value.as_bytes());
+        content_disposition::filename(&text).map(|raw| naming::sanitize(&raw))
+    }
+
+    /// The checksum of a finished part, read back from disk (a shared part
+    /// is written out of order, so it cannot be hashed as it streams).
+    fn hash_part(&mut self, job: &Job, files: &PartFiles) -> Result<Option<Sha256>, FetchError> {
+        let Some(_) = job.sha256 else { return Ok(None) };
+        let mut hasher = Sha256::new();
+        let mut file = files
+            .open_existing()
+            .map_err(|e| FetchError::local("open", &files.part, e))?;
+        self.read_part(&mut file, Some(&mut hasher), &files.part)?;
+        Ok(Some(hasher))
+    }
+
+    /// Reads the part from its start, hashing it if asked; returns its length.
+    fn read_part(
+        &mut self,
+        file: &mut File,
+        hasher: Option<&mut Sha256>,
+        part: &Path,
+    ) -> Result<u64, FetchError> {
+        let Some(hasher) = hasher else {
+            let length = file
+                .metadata()
+                .map_err(|e| FetchError::local("read", part, e))?;
+            return Ok(length.len());
+        };
+        let mut length = 0;
+        loop {
+            let n = match file.read(&mut self.buffer) {
+                Ok(0) => return Ok(length),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(FetchError::local("read", part, e)),
+            };
+            hasher.update(&self.buffer[..n]);
+            length += n as u64;
+        }
+    }
+
+    /// Copies the body into the part. Bytes that arrived before a failure are
+    /// written too: they are good, and a retry resumes after them.
+    fn stream(
+        &mut self,
+        body: &mut impl Read,
+        file: &mut File,
+        mut hasher: Option<&mut Sha256>,
+        bar: &WorkerBar,
+        part: &Path,
+    ) -> Result<u64, FetchError> {
+        let mut received = 0u64;
+        loop {
+            let (filled, ended) = self.fill_buffer(body);
+            let chunk = &self.buffer[..filled];
+            file.write_all(chunk)
+                .map_err(|e| FetchError::local("write", part, e))?;
+            if let Some(hasher) = hasher.as_deref_mut() {
+                hasher.update(chunk);
+            }
+            received += filled as u64;
+            bar.advance(filled as u64);
+            if ended? {
+                return Ok(received);
+            }
+        }
     }
 
     /// Reads until the buffer is full or the body ends, so the disk sees few,
-    /// large writes however small the network's reads are.
-    fn fill_buffer(&mut self, body: &mut impl Read) -> Result<usize, FetchError> {
-        self.fill(body, self.buffer.len())
-    }
-
-    /// Reads until `want` bytes are in the buffer or the body ends.
-    pub(crate) fn fill(&mut self, body: &mut impl Read, want: usize) -> Result<usize, FetchError> {
+    /// large writes however small the network's reads are. Returns the bytes
+    /// read and whether the body ended (or why reading failed).
+    fn fill_buffer(&mut self, body: &mut impl Read) -> (usize, Result<bool, FetchError>) {
         let mut filled = 0;
-        while filled < want {
+        while filled < self.buffer.len() {
             if self.cancel.aborted() {
-                return Err(FetchError::Cancelled);
+                return (filled, Err(FetchError::Cancelled));
             }
-            match body.read(&mut self.buffer[filled..want]) {
-                Ok(0) => break,
+            match body.read(&mut self.buffer[filled..]) {
+                Ok(0) => return (filled, Ok(true)),
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(FetchError::Network(http::from_body_error(e))),
+                Err(e) => return (filled, Err(FetchError::Network(http::from_body_error(e)))),
             }
         }
-        Ok(filled)
+        (filled, Ok(false))
     }
 }
 
-/// A full response worth sharing: big enough, ranges accepted, and a
-/// validator for `If-Range` so that every piece comes from this version.
-fn shareable(response: &ureq::http::Response<ureq::Body>, policy: SplitPolicy) -> Option<String> {
-    let headers = response.headers();
-    let text = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &ureq::http::HeaderValue| v.to_str().ok())
-    };
-    if response.status() != 200
-        || !policy.allows(response.body().content_length()?)
-        || text(header::ACCEPT_RANGES) != Some("bytes")
-    {
+/// A whole-file answer worth sharing among idle workers: big enough, ranges
+/// accepted, and a validator for `If-Range` so every range is of this version.
+fn worth_sharing(response: &Response<ureq::Body>, meta: &Meta, policy: SplitPolicy) -> bool {
+    let accepts_ranges = response
+        .headers()
+        .get(header::ACCEPT_RANGES)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"bytes"));
+    response.status() == 200
+        && accepts_ranges
+        && meta.validator().is_some()
+        && response
+            .body()
+            .content_length()
+            .is_some_and(|length| policy.allows(length))
+}
+
+/// The part can be resumed when it has bytes and its sidecar names this URL
+/// and a validator, and the part is not longer than the file it belongs to.
+fn resume_point(job: &Job, files: &PartFiles) -> Option<ResumePoint> {
+    let offset = files.part_len().filter(|&n| n > 0)?;
+    let meta = files.read_meta().filter(|meta| meta.url == job.url)?;
+    if meta.length.is_some_and(|length| offset > length) {
         return None;
     }
-    // A weak ETag may not be used in If-Range; Last-Modified may.
-    match text(header::ETAG) {
-        Some(etag) if !etag.starts_with("W/") => Some(etag.to_string()),
-        _ => text(header::LAST_MODIFIED).map(str::to_string),
+    Some(ResumePoint { offset, meta })
+}
+
+fn restart(files: &PartFiles) -> Result<Saved, FetchError> {
+    files
+        .remove()
+        .map_err(|e| FetchError::local("remove", &files.part, e))?;
+    Err(FetchError::Restart)
+}
+
+fn status_error(response: &Response<ureq::Body>) -> FetchError {
+    let retry_after = http::retry_after(
+        response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()),
+    );
+    FetchError::Status {
+        status: response.status().as_u16(),
+        retry_after,
     }
 }
 
-pub(crate) fn verify_digest(expected: [u8; 32], actual: [u8; 32]) -> Result<(), FetchError> {
+fn create_parent(path: &Path) -> Result<(), FetchError> {
+    match path.parent() {
+        Some(dir) => {
+            fs::create_dir_all(dir).map_err(|e| FetchError::local("create directory", dir, e))
+        }
+        None => Ok(()),
+    }
+}
+
+/// ureq enforces a declared Content-Length itself; this check does not
+/// depend on it, and covers a 206 whose length comes from Content-Range.
+fn check_length(received: u64, expected: Option<u64>) -> Result<(), FetchError> {
+    match expected {
+        Some(expected) if received < expected => Err(FetchError::Truncated { received, expected }),
+        Some(expected) if received > expected => Err(FetchError::Protocol(format!(
+            "the server sent {received} bytes, more than the {expected} it announced"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Makes `to` a name of `from` unless `to` exists (even as a dangling
+/// symlink, which is neither followed nor replaced).
+fn link_exclusive(from: &Path, to: &Path) -> io::Result<()> {
+    match fs::hard_link(from, to) {
+        Ok(()) => {
+            let _ = fs::remove_file(from);
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) => {
+            // No hard links on this filesystem: claim the name with an empty
+            // file (O_EXCL), then move the complete part over it.
+            OpenOptions::new().write(true).create_new(true).open(to)?;
+            fs::rename(from, to)
+        }
+    }
+}
+
+fn verify_digest(expected: [u8; 32], actual: [u8; 32]) -> Result<(), FetchError> {
     if expected == actual {
         return Ok(());
     }
@@ -356,25 +713,6 @@ pub(crate) fn verify_digest(expected: [u8; 32], actual: [u8; 32]) -> Result<(), 
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Creates (or truncates) a `.part` file, and its directory if needed.
-pub(crate) fn create_part(part: &Path) -> Result<File, FetchError> {
-    if let Some(dir) = part.parent() {
-        fs::create_dir_all(dir).map_err(|e| FetchError::local("create directory", dir, e))?;
-    }
-    File::create(part).map_err(|e| FetchError::local("create", part, e))
-}
-
-pub fn part_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(PART_SUFFIX);
-    PathBuf::from(name)
-}
-
-fn remove_part(path: &Path) {
-    // Nothing to clean up is the common case; any other error leaves only a `.part`.
-    let _ = fs::remove_file(part_path(path));
 }
 
 /// Exponential backoff with jitter, or the server's `Retry-After` (capped).
@@ -408,10 +746,19 @@ mod tests {
 
     #[test]
     fn part_names_sit_beside_the_final_name() {
-        assert_eq!(
-            part_path(Path::new("out/a.bin")),
-            PathBuf::from("out/a.bin.part")
-        );
+        let files = PartFiles::of(Path::new("out/a.bin"));
+        assert_eq!(files.part, PathBuf::from("out/a.bin.part"));
+        assert_eq!(files.meta, PathBuf::from("out/a.bin.part.meta"));
+    }
+
+    #[test]
+    fn short_and_long_bodies_are_errors() {
+        assert!(check_length(10, Some(10)).is_ok());
+        assert!(check_length(10, None).is_ok());
+        let short = check_length(3, Some(10)).unwrap_err();
+        assert!(short.is_transient());
+        assert_eq!(short.to_string(), "connection closed after 3 of 10 bytes");
+        assert!(!check_length(11, Some(10)).unwrap_err().is_transient());
     }
 
     #[test]

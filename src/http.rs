@@ -3,7 +3,9 @@
 use std::io;
 use std::time::Duration;
 
-use ureq::Agent;
+use ureq::config::RedirectAuthHeaders;
+use ureq::http::Response;
+use ureq::{Agent, ResponseExt};
 
 use crate::config::HttpConfig;
 
@@ -16,6 +18,10 @@ pub fn agent(http: &HttpConfig, threads: usize) -> Agent {
         // Restarts on every read: a stall detector that never cuts a big, live transfer.
         .timeout_per_read(Some(http.read_timeout))
         .max_redirects(http.max_redirects)
+        // Authorization and Cookie (from -H) are dropped on every redirect,
+        // even to the same host: ureq's default, stated so no one loosens it
+        // to `SameHost`, which ignores the port and so the origin.
+        .redirect_auth_headers(RedirectAuthHeaders::Never)
         .user_agent(http.user_agent.as_str())
         // Statuses are classified here (retry or not), with their headers intact.
         .http_status_as_error(false)
@@ -25,6 +31,19 @@ pub fn agent(http: &HttpConfig, threads: usize) -> Agent {
         .max_idle_connections_per_host(threads.max(3) * 2)
         .build()
         .into()
+}
+
+/// The URL a response finally came from must be http or https. ureq refuses
+/// unknown schemes itself (`ftp://` is a bad URI), but would speak plain HTTP
+/// to a proxy scheme such as `socks5://`; that body is not the file asked for.
+pub fn check_scheme(response: &Response<ureq::Body>) -> Result<(), String> {
+    match response.get_uri().scheme_str() {
+        Some("http" | "https") => Ok(()),
+        other => Err(format!(
+            "redirected to a {} URL (only http and https are followed)",
+            other.unwrap_or("relative")
+        )),
+    }
 }
 
 /// A transport error in words a user can act on.
@@ -37,6 +56,7 @@ pub fn describe(error: &ureq::Error) -> String {
         }
         ureq::Error::HostNotFound => "host not found".into(),
         ureq::Error::TooManyRedirects => "too many redirects".into(),
+        ureq::Error::BadUri(uri) => format!("bad URL: {uri}"),
         other => other.to_string(),
     }
 }

@@ -358,4 +358,30 @@ mod tests {
         assert!(Shard::parse("0/0").is_err());
         assert!(Shard::parse("a/b").is_err());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn any_line_parses_without_panic(line in any::<String>()) {
+                let _ = parse_line(&line);
+            }
+
+            #[test]
+            fn accepted_lines_hold_a_checked_url(
+                tail in "[ -~]{0,60}",
+                options in "( (out|sha256|x)=[ -~]{0,70}){0,3}",
+            ) {
+                let line = format!("http://h/{tail}{options}");
+                if let Ok(Some(entry)) = parse_line(&line) {
+                    prop_assert!(check_url(&entry.url).is_ok());
+                    prop_assert!(!entry.url.contains(char::is_whitespace));
+                    prop_assert!(entry.out.as_ref().is_none_or(|out| !out.is_empty()));
+                }
+            }
+        }
+    }
 }

@@ -8,8 +8,11 @@ use percent_encoding::percent_decode_str;
 use ureq::http::Uri;
 
 pub const FALLBACK_NAME: &str = "index.html";
+/// `NAME.part` holds a download until it is complete and verified.
 pub const PART_SUFFIX: &str = ".part";
-/// Most filesystems cap a name at 255 bytes; leave room for `-NN` and `.part`.
+/// `NAME.part.meta` is the part's sidecar: what it was started from, for `-c`.
+pub const META_SUFFIX: &str = ".part.meta";
+/// Most filesystems cap a name at 255 bytes; leave room for `-NN` and `.part.meta`.
 const MAX_NAME_BYTES: usize = 200;
 
 /// The last path segment of the URL the user gave (never a redirect target),
@@ -25,7 +28,7 @@ pub fn name_from_url(url: &str) -> String {
 
 /// Reduces any text to a plain file name: no directory parts, no `..`, no
 /// control or bidi characters, not hidden, not a reserved device name, not
-/// ending in `.part`, at most `MAX_NAME_BYTES`, never empty.
+/// ending like tget's own working files, at most `MAX_NAME_BYTES`, never empty.
 pub fn sanitize(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
     let cleaned: String = base
@@ -43,17 +46,50 @@ pub fn sanitize(raw: &str) -> String {
     if is_reserved(&name) {
         name.insert(0, '_');
     }
-    if name.ends_with(PART_SUFFIX) {
+    // Checked after the cut, which could otherwise leave a `.part` ending behind.
+    let name = truncate_keeping_extension(&name, MAX_NAME_BYTES);
+    if is_working_file_name(&name) {
+        let mut name = truncate_keeping_extension(&name, MAX_NAME_BYTES - 1);
         name.push('_');
+        return name;
     }
-    truncate_keeping_extension(&name, MAX_NAME_BYTES)
+    name
+}
+
+/// A final name must never be another job's `.part` or sidecar. Compared
+/// without case, for case-insensitive filesystems.
+fn is_working_file_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.ends_with(PART_SUFFIX) || lower.ends_with(META_SUFFIX)
+}
+
+/// Text from the network or a list (URLs, names) made safe to print on a
+/// terminal: control and bidi characters are shown as escapes, never obeyed.
+pub fn escape_for_terminal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if is_invisible_or_control(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn is_unsafe_char(c: char) -> bool {
+    is_invisible_or_control(c) || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|')
+}
+
+fn is_invisible_or_control(c: char) -> bool {
     c.is_control()
-        || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|')
-        // Bidi overrides and isolates can make a name display as another one.
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        // Bidi marks, overrides and isolates can make a name display as another one;
+        // line separators break lines where no newline is seen.
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+                | '\u{2028}' | '\u{2029}' | '\u{feff}'
+        )
 }
 
 /// Windows device names stay reserved with any extension (`CON.txt`); refusing
@@ -184,5 +220,99 @@ mod tests {
                 "README-1"
             ]
         );
+    }
+
+    #[test]
+    fn tget_working_names_are_never_final_names() {
+        for (raw, want) in [
+            ("a.part.meta", "a.part.meta_"),
+            ("a.PART", "a.PART_"),
+            ("a.Part.Meta", "a.Part.Meta_"),
+            ("a.part.tar", "a.part.tar"),
+        ] {
+            assert_eq!(sanitize(raw), want, "sanitize({raw:?})");
+        }
+        // The cut must not leave a `.part` ending behind either.
+        let long = format!("{}.part.{}", "a".repeat(195), "y".repeat(20));
+        assert!(
+            !is_working_file_name(&sanitize(&long)),
+            "{}",
+            sanitize(&long)
+        );
+    }
+
+    #[test]
+    fn terminal_escaping_shows_control_and_bidi_characters() {
+        assert_eq!(
+            escape_for_terminal("a\u{1b}[31mb\u{7}\u{202e}c é"),
+            "a\\u{1b}[31mb\\u{7}\\u{202e}c é"
+        );
+        assert_eq!(escape_for_terminal("line\nbreak"), "line\\nbreak");
+    }
+
+    mod properties {
+        use std::path::{Component, Path};
+
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// Arbitrary text, rich in the characters that make names dangerous.
+        pub fn hostile_text() -> impl Strategy<Value = String> {
+            let tricky = prop_oneof![
+                Just('/'),
+                Just('\\'),
+                Just('.'),
+                Just('\0'),
+                Just(' '),
+                Just('\n'),
+                Just('\u{202e}'),
+                Just('%'),
+                Just(':'),
+            ];
+            prop::collection::vec(prop_oneof![tricky, any::<char>()], 0..300)
+                .prop_map(String::from_iter)
+        }
+
+        pub fn assert_safe_name(name: &str) {
+            assert!(!name.is_empty());
+            assert!(!name.contains(['/', '\\', '\0']), "{name:?}");
+            assert!(name != "." && name != "..", "{name:?}");
+            assert!(!name.chars().any(char::is_control), "{name:?}");
+            assert!(name.len() <= MAX_NAME_BYTES, "{} bytes", name.len());
+            assert!(!is_working_file_name(name), "{name:?}");
+            let dir = Path::new("out/dir");
+            let joined = dir.join(name);
+            assert_eq!(joined.parent(), Some(dir), "{name:?}");
+            assert_eq!(
+                joined.components().next_back(),
+                Some(Component::Normal(name.as_ref())),
+                "{name:?}"
+            );
+        }
+
+        proptest! {
+            #[test]
+            fn sanitised_names_stay_plain_and_inside(raw in hostile_text()) {
+                assert_safe_name(&sanitize(&raw));
+            }
+
+            #[test]
+            fn url_names_stay_plain_and_inside(tail in hostile_text()) {
+                assert_safe_name(&name_from_url(&tail));
+                assert_safe_name(&name_from_url(&format!("http://h/{tail}")));
+                let encoded: String = tail.bytes().map(|b| format!("%{b:02x}")).collect();
+                assert_safe_name(&name_from_url(&format!("http://h/d/{encoded}")));
+            }
+
+            #[test]
+            fn claims_never_hand_out_a_name_twice(names in prop::collection::vec("[ab.-]{0,4}", 1..40)) {
+                let mut claims = Claims::default();
+                let mut given = std::collections::HashSet::new();
+                for name in names {
+                    prop_assert!(given.insert(claims.claim(&sanitize(&name))));
+                }
+            }
+        }
     }
 }

@@ -12,6 +12,7 @@
 //! huge file never keeps the rest of the pool idle.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, Scope};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,7 @@ use crate::cancel::Cancel;
 use crate::config::FetchConfig;
 use crate::fetch::{Fetcher, Job, Outcome, Sharing, Status};
 use crate::input::{InputError, Origin};
+use crate::naming::Claims;
 use crate::progress::{Progress, WorkerBar};
 use crate::segment::{SplitPolicy, Transfers};
 
@@ -50,7 +52,7 @@ impl JobReport {
     pub fn new(job: Job, outcome: Outcome, worker: &str) -> JobReport {
         JobReport {
             url: job.url,
-            path: Some(job.path),
+            path: Some(outcome.saved_as.clone().unwrap_or(job.path)),
             origin: job.origin,
             outcome,
             worker: Some(worker.to_string()),
@@ -95,6 +97,8 @@ pub struct Pool<'a> {
     pub fetch: &'a FetchConfig,
     pub split: SplitPolicy,
     pub cancel: &'a Cancel,
+    /// The names planning hands out, for names only known at download time.
+    pub names: Arc<Mutex<Claims>>,
 }
 
 pub fn worker_name(index: usize) -> String {
@@ -231,8 +235,8 @@ fn start_worker<'scope, 'env>(
                 shared.pool.threads.saturating_sub(claimed)
             };
             let pool = shared.pool;
-            let fetcher =
-                Fetcher::new(pool.agent.clone(), pool.fetch, pool.cancel).with_sharing(Sharing {
+            let fetcher = Fetcher::new(pool.agent.clone(), pool.fetch, pool.cancel, &pool.names)
+                .with_sharing(Sharing {
                     transfers: &shared.transfers,
                     call_for_help: &call_for_help,
                     spare_workers: &spare_workers,

@@ -224,6 +224,12 @@ impl WorkerBar {
         self.counted.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    /// A resumed transfer starts where its part ends. Those bytes came
+    /// earlier, so they move the bar but not the total.
+    pub fn resume_at(&self, offset: u64) {
+        self.bar.set_position(offset);
+    }
+
     /// A retried transfer starts again from zero; its bytes leave the total.
     pub fn rewind(&self) {
         self.bytes.fetch_sub(self.bar.position(), Ordering::Relaxed);

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::config::Output;
 use crate::fetch::Status;
+use crate::naming;
 use crate::pool::{JobReport, PoolRun, WorkerStats};
 use crate::progress::Progress;
 use crate::timing::{self, Row};
@@ -70,10 +71,7 @@ impl<W: Write> Reporter<W> {
     pub fn record(&mut self, report: &JobReport, progress: &Progress) -> bool {
         self.totals.add(report);
         if let Some(error) = &report.outcome.error {
-            progress.println(&format!(
-                "tget: {}: {} ({})",
-                report.url, error, report.origin
-            ));
+            progress.println(&error_line(report, error));
         }
         let line = match self.output {
             Output::Json => Some(job_json(report).to_string()),
@@ -111,6 +109,19 @@ impl<W: Write> Reporter<W> {
         }
         Ok(())
     }
+}
+
+/// `tget: URL: reason after N attempts (list.txt:3)`, safe to print: the URL,
+/// the reason and the list name may hold anything, escape sequences included.
+fn error_line(report: &JobReport, error: &str) -> String {
+    let attempts = match report.outcome.attempts {
+        0 | 1 => String::new(),
+        n => format!(" after {n} attempts"),
+    };
+    naming::escape_for_terminal(&format!(
+        "tget: {}: {error}{attempts} ({})",
+        report.url, report.origin
+    ))
 }
 
 fn ms(duration: Duration) -> f64 {

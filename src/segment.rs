@@ -10,7 +10,7 @@
 //! every byte comes from the same version of the file, or the file fails and
 //! is downloaded again from zero.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -20,11 +20,12 @@ use std::sync::{Arc, Condvar, Mutex};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use ureq::http::header;
 
-use sha2::{Digest, Sha256};
 use ureq::Body;
 use ureq::http::Response;
 
-use crate::fetch::{FetchError, Fetcher, Job, Sharing, create_part, part_path, verify_digest};
+use crate::fetch::{FetchError, Fetcher, Job, Sharing};
+use crate::http;
+use crate::part::ContentRange;
 use crate::progress::WorkerBar;
 
 /// When a file is worth sharing and how far it may be cut.
@@ -300,25 +301,28 @@ impl Transfers {
 
 impl Fetcher<'_> {
     /// Shares a big file: this worker streams the response it already has
-    /// while idle workers take ranges of it; then it helps with what is left,
-    /// waits for the last piece, verifies and renames.
+    /// while idle workers take ranges of it; then it helps with what is left
+    /// and waits for the last piece. Returns the bytes of the complete part;
+    /// the caller verifies and publishes it.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn download_shared(
         &mut self,
         job: &Job,
         response: Response<Body>,
         validator: String,
+        file: File,
+        part: &Path,
         sharing: Sharing,
         bar: &WorkerBar,
     ) -> Result<u64, FetchError> {
         let length = response.body().content_length().unwrap_or_default();
-        let part = part_path(&job.path);
-        let file = create_part(&part)?;
         file.set_len(length)
-            .map_err(|e| FetchError::local("allocate", &part, e))?;
+            .map_err(|e| FetchError::local("allocate", part, e))?;
         let ways = (sharing.spare_workers)() + 1;
-        let first = sharing
-            .transfers
-            .share(&job.url, validator, length, file, part.clone(), ways);
+        let first =
+            sharing
+                .transfers
+                .share(&job.url, validator, length, file, part.to_path_buf(), ways);
         (sharing.call_for_help)();
         let (start, end) = first.bounds();
         bar.start_piece(&job.path, start, end);
@@ -343,11 +347,6 @@ impl Fetcher<'_> {
                 shared.written()
             )));
         }
-        if let Some(expected) = job.sha256 {
-            verify_digest(expected, sha256_of(&part)?)?;
-        }
-        drop(first);
-        fs::rename(&part, &job.path).map_err(|e| FetchError::local("rename into", &job.path, e))?;
         Ok(length)
     }
 
@@ -360,9 +359,8 @@ impl Fetcher<'_> {
     }
 
     fn fetch_piece(&mut self, piece: &Piece, bar: &WorkerBar) -> Result<(), FetchError> {
-        let mut attempts = 0;
+        let mut failures = 0;
         loop {
-            attempts += 1;
             let error = match self
                 .request_range(piece)
                 .and_then(|mut body| self.pump(piece, &mut body, bar))
@@ -373,48 +371,56 @@ impl Fetcher<'_> {
             if self.cancel_requested() {
                 return Err(FetchError::Cancelled);
             }
+            failures += 1;
             if !error.is_transient()
-                || attempts > self.retries()
+                || failures > self.retries()
                 || piece.file.failed.load(Ordering::SeqCst)
             {
                 return Err(error);
             }
-            self.back_off(attempts, &error);
+            self.back_off(failures, &error);
         }
     }
 
-    fn request_range(&mut self, piece: &Piece) -> Result<impl Read + use<>, FetchError> {
+    fn request_range(&mut self, piece: &Piece) -> Result<Box<dyn Read + Send>, FetchError> {
         let file = &piece.file;
         let (next, end) = piece.bounds();
         if next >= end {
-            return Ok(Box::new(std::io::empty()) as Box<dyn Read + Send>);
+            return Ok(Box::new(io::empty()));
         }
         let response = self
-            .request(&file.url)
+            .get(&file.url)
             .header(header::RANGE, format!("bytes={next}-{}", end - 1))
             .header(header::IF_RANGE, file.validator.as_str())
             .call()
             .map_err(FetchError::Network)?;
         let status = response.status().as_u16();
-        let content_range = response
-            .headers()
-            .get(header::CONTENT_RANGE)
-            .and_then(|v| v.to_str().ok());
-        if status != 206 || content_range.and_then(parse_content_range) != Some((next, file.length))
-        {
+        if !response.status().is_success() {
+            return Err(FetchError::Status {
+                status,
+                retry_after: None,
+            });
+        }
+        let range = ContentRange::from_headers(response.headers());
+        let expected = ContentRange {
+            first: next,
+            last: end - 1,
+            total: Some(file.length),
+        };
+        if status != 206 || range != Some(expected) {
             // A 200 here means the file changed under us (If-Range failed): never mix versions.
             return Err(FetchError::Changed(format!(
-                "asked for bytes {next}-{} of {}, got HTTP {status} ({})",
+                "asked for bytes {next}-{} of {}, got HTTP {status} with {}",
                 end - 1,
                 file.length,
-                content_range.unwrap_or("no Content-Range")
+                range.map_or("no usable Content-Range".into(), |r| format!("{r:?}"))
             )));
         }
-        Ok(Box::new(response.into_body().into_reader()) as Box<dyn Read + Send>)
+        Ok(Box::new(response.into_body().into_reader()))
     }
 
     /// Streams a piece's bytes into place until its (possibly shrinking) range is done.
-    pub fn pump(
+    fn pump(
         &mut self,
         piece: &Piece,
         body: &mut impl Read,
@@ -422,20 +428,22 @@ impl Fetcher<'_> {
     ) -> Result<(), FetchError> {
         let file = &piece.file;
         loop {
-            let want = piece.remaining().min(self.buffer_len() as u64) as usize;
+            let want = piece.remaining().min(self.buffer_mut().len() as u64) as usize;
             if want == 0 || file.failed.load(Ordering::SeqCst) {
                 return Ok(());
             }
             let got = self.fill(body, want)?;
             if got == 0 {
-                return Err(FetchError::Network(ureq::Error::Io(
-                    std::io::ErrorKind::UnexpectedEof.into(),
-                )));
+                let (next, end) = piece.bounds();
+                return Err(FetchError::Truncated {
+                    received: next,
+                    expected: end,
+                });
             }
             let (offset, allowed) = piece.claim(got as u64);
             if allowed > 0 {
                 file.file
-                    .write_all_at(&self.buffer()[..allowed as usize], offset)
+                    .write_all_at(&self.buffer_mut()[..allowed as usize], offset)
                     .map_err(|e| FetchError::local("write", &file.part, e))?;
                 file.written.fetch_add(allowed, Ordering::SeqCst);
                 bar.advance(allowed);
@@ -445,23 +453,23 @@ impl Fetcher<'_> {
             }
         }
     }
-}
 
-/// Pieces arrive out of order, so the checksum is taken from the finished file.
-fn sha256_of(path: &Path) -> Result<[u8; 32], FetchError> {
-    let mut file = File::open(path).map_err(|e| FetchError::local("read", path, e))?;
-    let mut hasher = Sha256::new();
-    io::copy(&mut file, &mut hasher).map_err(|e| FetchError::local("read", path, e))?;
-    Ok(hasher.finalize().into())
-}
-
-/// `bytes START-END/LENGTH` as (START, LENGTH).
-pub fn parse_content_range(value: &str) -> Option<(u64, u64)> {
-    let (range, length) = value.trim().strip_prefix("bytes ")?.split_once('/')?;
-    let (start, end) = range.split_once('-')?;
-    let (start, end, length): (u64, u64, u64) =
-        (start.parse().ok()?, end.parse().ok()?, length.parse().ok()?);
-    (start <= end && end < length).then_some((start, length))
+    /// Reads until `want` bytes are in the buffer or the body ends.
+    fn fill(&mut self, body: &mut impl Read, want: usize) -> Result<usize, FetchError> {
+        let mut filled = 0;
+        while filled < want {
+            if self.cancel_requested() {
+                return Err(FetchError::Cancelled);
+            }
+            match body.read(&mut self.buffer_mut()[filled..want]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(FetchError::Network(http::from_body_error(e))),
+            }
+        }
+        Ok(filled)
+    }
 }
 
 #[cfg(test)]
@@ -552,14 +560,5 @@ mod tests {
         // Now every range is under way; the next offer cuts the largest one.
         assert!(transfers.take_offer().is_none(), "four pieces at most");
         assert_eq!(*first.file.active.lock().unwrap(), 4);
-    }
-
-    #[test]
-    fn content_ranges() {
-        assert_eq!(parse_content_range("bytes 100-199/1000"), Some((100, 1000)));
-        assert_eq!(parse_content_range("bytes 0-0/1"), Some((0, 1)));
-        assert_eq!(parse_content_range("bytes 5-2/10"), None);
-        assert_eq!(parse_content_range("bytes */1000"), None);
-        assert_eq!(parse_content_range("items 1-2/3"), None);
     }
 }

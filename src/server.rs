@@ -12,6 +12,7 @@
 //! - `rate=BYTES`: pace the body at this many bytes per second
 //! - `status=CODE`: answer with this status and a short text body
 //! - `fail=N`: the first N requests for this path get a 503
+//! - `fail_status=CODE`: with `fail`, answer those requests with CODE instead of 503
 //! - `retry_after=S`: with `fail`, also send `Retry-After: S`
 //! - `fail_ranges=N`: the first N range requests for this path get a 503
 //! - `redirect=PATH`: answer 302 to PATH on this server
@@ -19,9 +20,26 @@
 //! - `cd=VALUE`: send `Content-Disposition: VALUE`
 //! - `stall_after=N`: send N bytes, then stop sending until the server shuts down
 //! - `version=V`: a different body and ETag for the same path
-//! - `chunked=1`: no Content-Length
+//! - `chunked=1`: no Content-Length; the body ends when the connection closes
+//! - `te=chunked`: `Transfer-Encoding: chunked`, which marks its own end
+//! - `truncate_at=N`: declare the full Content-Length but close the connection
+//!   once the body reaches byte N of the file (a response that starts at or
+//!   past N is sent whole, so a resumed request gets the rest)
+//! - `reset_after=N`: like `truncate_at`, but end with a TCP reset (RST)
+//! - `faults=K`: `truncate_at` and `reset_after` hit only the first K requests
+//!   for this path (default: all)
+//! - `validator=etag|date|none`: send an `ETag` (default), a `Last-Modified`
+//!   date, or neither; `If-Range` is compared with whichever is sent
+//! - `change_after=K`: requests after the K-th for this path get a changed
+//!   file (other bytes, other validator), as if it were replaced on the server
+//! - `ignore_range=1`: never answer a range, always 200 with the whole body
+//! - `bad_range=1`: answer a range with a 206 that starts at byte 0, whatever
+//!   was asked (a broken server or cache)
 //!
-//! Ranges (`Range: bytes=A-` or `A-B`, with `If-Range`) get a 206.
+//! Ranges (`Range: bytes=A-` or `A-B`, with `If-Range`) get a 206; a range
+//! that starts at or past the end gets a 416 with `Content-Range: bytes */SIZE`.
+//! A connection that opens with a TLS handshake gets a plain-text 400, as
+//! from an http server on an https URL.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -190,14 +208,69 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = stream;
+    if opens_with_tls(&mut reader, shared)? {
+        text(
+            &mut writer,
+            400,
+            "this is an http server",
+            "Connection: close\r\n",
+        )?;
+        let _ = writer.shutdown(Shutdown::Both);
+        return Ok(());
+    }
     while let Some(head) = read_head(&mut reader, shared)? {
-        let keep_open = respond(&head, &mut writer, shared)? && !head.close;
-        if !keep_open {
-            break;
+        match respond(&head, &mut writer, shared)? {
+            After::KeepOpen if !head.close => {}
+            After::Reset => {
+                reset_on_close(&writer);
+                return Ok(());
+            }
+            _ => break,
         }
     }
     let _ = writer.shutdown(Shutdown::Both);
     Ok(())
+}
+
+/// A TLS ClientHello starts with record type 22 (handshake).
+fn opens_with_tls(reader: &mut BufReader<TcpStream>, shared: &Shared) -> io::Result<bool> {
+    while !shared.stopping.load(Ordering::Relaxed) {
+        match reader.fill_buf() {
+            Ok(bytes) => return Ok(bytes.first() == Some(&0x16)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
+}
+
+/// With a zero linger time, closing the socket sends RST instead of FIN:
+/// the client sees "connection reset", not a clean end.
+fn reset_on_close(stream: &TcpStream) {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: a valid socket descriptor and a correctly sized `linger` value.
+        unsafe {
+            libc::setsockopt(
+                stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = stream.shutdown(Shutdown::Both);
 }
 
 /// Reads one request head; `None` when the client closed the connection or
@@ -272,6 +345,7 @@ struct Spec {
     status: Option<u16>,
     fail: u64,
     fail_ranges: u64,
+    fail_status: Option<u16>,
     retry_after: Option<u64>,
     redirect: Option<String>,
     redirects: u64,
@@ -279,6 +353,36 @@ struct Spec {
     stall_after: Option<u64>,
     version: String,
     chunked: bool,
+    transfer_chunked: bool,
+    cut_at: Option<(u64, Cut)>,
+    faults: Option<u64>,
+    validator: Validator,
+    change_after: Option<u64>,
+    ignore_range: bool,
+    bad_range: bool,
+}
+
+/// How a `truncate_at`/`reset_after` body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    Close,
+    Reset,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Validator {
+    #[default]
+    ETag,
+    Date,
+    None,
+}
+
+/// What becomes of a connection after a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    KeepOpen,
+    Close,
+    Reset,
 }
 
 impl Spec {
@@ -292,30 +396,88 @@ impl Spec {
             let value = percent_encoding::percent_decode_str(value)
                 .decode_utf8_lossy()
                 .into_owned();
-            let number = value.parse::<u64>().ok();
-            match key {
-                "size" => spec.size = number.unwrap_or(spec.size),
-                "latency" => spec.latency = Duration::from_millis(number.unwrap_or(0)),
-                "rate" => spec.rate = number.filter(|&r| r > 0),
-                "status" => spec.status = number.and_then(|n| u16::try_from(n).ok()),
-                "fail" => spec.fail = number.unwrap_or(0),
-                "fail_ranges" => spec.fail_ranges = number.unwrap_or(0),
-                "retry_after" => spec.retry_after = number,
-                "redirect" => spec.redirect = Some(value),
-                "redirects" => spec.redirects = number.unwrap_or(0),
-                "cd" => spec.content_disposition = Some(value),
-                "stall_after" => spec.stall_after = number,
-                "version" => spec.version = value,
-                "chunked" => spec.chunked = value == "1",
-                _ => {}
-            }
+            spec.set(key, value);
         }
         spec
     }
+
+    fn set(&mut self, key: &str, value: String) {
+        let number = value.parse::<u64>().ok();
+        let status = number.and_then(|n| u16::try_from(n).ok());
+        match key {
+            "size" => self.size = number.unwrap_or(self.size),
+            "latency" => self.latency = Duration::from_millis(number.unwrap_or(0)),
+            "rate" => self.rate = number.filter(|&r| r > 0),
+            "status" => self.status = status,
+            "fail" => self.fail = number.unwrap_or(0),
+            "fail_status" => self.fail_status = status,
+            "fail_ranges" => self.fail_ranges = number.unwrap_or(0),
+            "retry_after" => self.retry_after = number,
+            "redirect" => self.redirect = Some(value),
+            "redirects" => self.redirects = number.unwrap_or(0),
+            "cd" => self.content_disposition = Some(value),
+            "stall_after" => self.stall_after = number,
+            "version" => self.version = value,
+            "chunked" => self.chunked = value == "1",
+            "te" => self.transfer_chunked = value == "chunked",
+            "truncate_at" => self.cut_at = number.map(|n| (n, Cut::Close)),
+            "reset_after" => self.cut_at = number.map(|n| (n, Cut::Reset)),
+            "faults" => self.faults = number,
+            "validator" => {
+                self.validator = match value.as_str() {
+                    "date" => Validator::Date,
+                    "none" => Validator::None,
+                    _ => Validator::ETag,
+                }
+            }
+            "change_after" => self.change_after = number,
+            "ignore_range" => self.ignore_range = value == "1",
+            "bad_range" => self.bad_range = value == "1",
+            _ => {}
+        }
+    }
 }
 
-/// Answers one request; returns whether the connection may carry another.
-fn respond(head: &RequestHead, out: &mut TcpStream, shared: &Shared) -> io::Result<bool> {
+/// The file a path serves at one moment: its bytes and its validator.
+struct Served {
+    seed: u64,
+    validator: Option<(&'static str, String)>,
+}
+
+impl Served {
+    fn new(path: &str, spec: &Spec, hit: u64) -> Served {
+        let version = if spec.change_after.is_some_and(|k| hit > k) {
+            changed_version(&spec.version)
+        } else {
+            spec.version.clone()
+        };
+        let seed = seed(path, &version);
+        let validator = match spec.validator {
+            Validator::ETag => Some(("ETag", etag_of(seed, spec.size))),
+            Validator::Date => Some(("Last-Modified", date_of(seed))),
+            Validator::None => None,
+        };
+        Served { seed, validator }
+    }
+
+    /// `If-Range` holds only when it names exactly this file's validator.
+    fn if_range_holds(&self, head: &RequestHead) -> bool {
+        match head.header("If-Range") {
+            None => true,
+            Some(given) => self.validator.as_ref().is_some_and(|(_, v)| v == given),
+        }
+    }
+}
+
+/// What to send for a request that wants the file's bytes.
+enum Answer {
+    Whole,
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+/// Answers one request; says what becomes of the connection.
+fn respond(head: &RequestHead, out: &mut TcpStream, shared: &Shared) -> io::Result<After> {
     let (path, query) = head.target.split_once('?').unwrap_or((&head.target, ""));
     let (path, spec) = (path.to_string(), Spec::parse(query));
     let hit = record(head, &path, shared);
@@ -326,7 +488,8 @@ fn respond(head: &RequestHead, out: &mut TcpStream, shared: &Shared) -> io::Resu
             .retry_after
             .map(|s| format!("Retry-After: {s}\r\n"))
             .unwrap_or_default();
-        return text(out, 503, "try again later", &extra);
+        let status = spec.fail_status.unwrap_or(503);
+        return text(out, status, "try again later", &extra);
     }
     if let Some(status) = spec.status {
         return text(out, status, &format!("status {status}"), "");
@@ -341,50 +504,112 @@ fn respond(head: &RequestHead, out: &mut TcpStream, shared: &Shared) -> io::Resu
         );
         return text(out, 302, "moved", &format!("Location: {path}?{next}\r\n"));
     }
-    let seed = seed(&path, &spec.version);
-    let etag = format!("\"{seed:016x}-{}\"", spec.size);
-    let range = requested_range(head, &etag, spec.size);
-    let (start, end) = range.unwrap_or((0, spec.size));
-    let mut headers = format!(
-        "Content-Type: application/octet-stream\r\nETag: {etag}\r\nAccept-Ranges: bytes\r\n"
-    );
-    if let Some(value) = &spec.content_disposition {
-        headers.push_str(&format!("Content-Disposition: {value}\r\n"));
-    }
-    if range.is_some() {
-        headers.push_str(&format!(
-            "Content-Range: bytes {start}-{}/{}\r\n",
-            end - 1,
-            spec.size
-        ));
-    }
-    if spec.chunked {
-        // No length: the end of the body is the end of the connection.
-        headers.push_str("Connection: close\r\n");
-    } else {
-        headers.push_str(&format!("Content-Length: {}\r\n", end - start));
-    }
-    let status = if range.is_some() { 206 } else { 200 };
-    write!(out, "HTTP/1.1 {status} {}\r\n{headers}\r\n", reason(status))?;
+    let served = Served::new(&path, &spec, hit);
+    let answer = answer(head, &spec, &served);
+    let (start, end) = match answer {
+        Answer::Whole => (0, spec.size),
+        Answer::Part(start, end) => (start, end),
+        Answer::Unsatisfiable => {
+            let range = format!("Content-Range: bytes */{}\r\n", spec.size);
+            return text(out, 416, "range not satisfiable", &range);
+        }
+    };
+    let cut = spec
+        .cut_at
+        .filter(|&(at, _)| at > start && at < end && spec.faults.is_none_or(|k| hit <= k));
+    write_head(out, &spec, &served, &answer, (start, end))?;
     let mut body = Body {
-        seed,
+        seed: served.seed,
         position: start,
-        end,
+        end: cut.map_or(end, |(at, _)| at),
         rate: spec.rate,
         stall_at: spec.stall_after.map(|n| start + n),
         started: Instant::now(),
         sent: 0,
         stopping: &shared.stopping,
     };
+    send_body(&mut body, out, spec.transfer_chunked)?;
+    if spec.transfer_chunked && cut.is_none() {
+        out.write_all(b"0\r\n\r\n")?;
+    }
+    Ok(match cut {
+        Some((_, Cut::Reset)) => After::Reset,
+        Some((_, Cut::Close)) => After::Close,
+        None if spec.chunked => After::Close,
+        None => After::KeepOpen,
+    })
+}
+
+fn answer(head: &RequestHead, spec: &Spec, served: &Served) -> Answer {
+    let Some((first, end)) = requested_range(head, spec.size) else {
+        return Answer::Whole;
+    };
+    if spec.ignore_range || !served.if_range_holds(head) {
+        return Answer::Whole;
+    }
+    if spec.bad_range {
+        return Answer::Part(0, spec.size);
+    }
+    if first >= spec.size {
+        return Answer::Unsatisfiable;
+    }
+    Answer::Part(first, end)
+}
+
+fn write_head(
+    out: &mut TcpStream,
+    spec: &Spec,
+    served: &Served,
+    answer: &Answer,
+    (start, end): (u64, u64),
+) -> io::Result<()> {
+    let mut headers =
+        String::from("Content-Type: application/octet-stream\r\nAccept-Ranges: bytes\r\n");
+    if let Some((name, value)) = &served.validator {
+        headers.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if let Some(value) = &spec.content_disposition {
+        headers.push_str(&format!("Content-Disposition: {value}\r\n"));
+    }
+    let status = match answer {
+        Answer::Part(..) => {
+            headers.push_str(&format!(
+                "Content-Range: bytes {start}-{}/{}\r\n",
+                end - 1,
+                spec.size
+            ));
+            206
+        }
+        _ => 200,
+    };
+    if spec.chunked {
+        // No length: the end of the body is the end of the connection.
+        headers.push_str("Connection: close\r\n");
+    } else if spec.transfer_chunked {
+        headers.push_str("Transfer-Encoding: chunked\r\n");
+    } else {
+        headers.push_str(&format!("Content-Length: {}\r\n", end - start));
+    }
+    write!(out, "HTTP/1.1 {status} {}\r\n{headers}\r\n", reason(status))
+}
+
+/// Sends the body, each piece framed as a chunk when `chunked` (the final,
+/// empty chunk is the caller's: a cut body must not have it).
+fn send_body(body: &mut Body, out: &mut TcpStream, chunked: bool) -> io::Result<()> {
     let mut buffer = vec![0; WRITE_CHUNK];
     loop {
         let n = body.read(&mut buffer)?;
         if n == 0 {
-            break;
+            return Ok(());
+        }
+        if chunked {
+            write!(out, "{n:x}\r\n")?;
         }
         out.write_all(&buffer[..n])?;
+        if chunked {
+            out.write_all(b"\r\n")?;
+        }
     }
-    Ok(!spec.chunked)
 }
 
 fn reason(status: u16) -> &'static str {
@@ -392,7 +617,9 @@ fn reason(status: u16) -> &'static str {
         200 => "OK",
         206 => "Partial Content",
         302 => "Found",
+        400 => "Bad Request",
         404 => "Not Found",
+        416 => "Range Not Satisfiable",
         503 => "Service Unavailable",
         _ => "Status",
     }
@@ -420,21 +647,18 @@ fn record(head: &RequestHead, path: &str, shared: &Shared) -> u64 {
     *count
 }
 
-fn text(out: &mut TcpStream, status: u16, body: &str, extra_headers: &str) -> io::Result<bool> {
+fn text(out: &mut TcpStream, status: u16, body: &str, extra_headers: &str) -> io::Result<After> {
     write!(
         out,
         "HTTP/1.1 {status} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{extra_headers}\r\n{body}",
         reason(status),
         body.len()
     )?;
-    Ok(true)
+    Ok(After::KeepOpen)
 }
 
-/// `Range: bytes=A-[B]`, honoured only when `If-Range` (if sent) matches the ETag.
-fn requested_range(head: &RequestHead, etag: &str, size: u64) -> Option<(u64, u64)> {
-    if head.header("If-Range").is_some_and(|tag| tag != etag) {
-        return None;
-    }
+/// `Range: bytes=A-[B]` as `(A, B+1)`, the end capped at `size`.
+fn requested_range(head: &RequestHead, size: u64) -> Option<(u64, u64)> {
     let spec = head.header("Range")?;
     let (first, last) = spec.strip_prefix("bytes=")?.split_once('-')?;
     let first: u64 = first.trim().parse().ok()?;
@@ -442,7 +666,7 @@ fn requested_range(head: &RequestHead, etag: &str, size: u64) -> Option<(u64, u6
         "" => size,
         last => last.parse::<u64>().ok()?.saturating_add(1).min(size),
     };
-    (first < end).then_some((first, end))
+    (first < end || first >= size).then_some((first, end))
 }
 
 fn sleep_unless_stopping(duration: Duration, stopping: &AtomicBool) {
@@ -496,6 +720,31 @@ impl Read for Body<'_> {
         self.sent += limit;
         Ok(n)
     }
+}
+
+/// The ETag of `path` at `version` and `size`, as the server sends it.
+pub fn etag(path: &str, version: &str, size: u64) -> String {
+    etag_of(seed(path, version), size)
+}
+
+fn etag_of(seed: u64, size: u64) -> String {
+    format!("\"{seed:016x}-{size}\"")
+}
+
+/// A Last-Modified date that differs between versions (the weekday is not checked).
+fn date_of(seed: u64) -> String {
+    let second = seed % 86_400;
+    format!(
+        "Mon, 01 Jan 2024 {:02}:{:02}:{:02} GMT",
+        second / 3600,
+        second / 60 % 60,
+        second % 60
+    )
+}
+
+/// The version a `change_after` path switches to.
+pub fn changed_version(version: &str) -> String {
+    format!("{version}~changed")
 }
 
 fn seed(path: &str, version: &str) -> u64 {

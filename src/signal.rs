@@ -2,7 +2,7 @@
 //! running transfers unblocked, `.part` files kept); a second one exits at once.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use ureq::Agent;
 
@@ -35,8 +35,15 @@ pub fn install(cancel: Arc<Cancel>) {
 /// Lets an interrupt close this agent's connections, so that reads blocked
 /// on a silent server return at once instead of after the read timeout.
 pub fn watch(agent: &Agent) {
-    if let Some(state) = INTERRUPTS.get() {
-        state.agents.lock().expect("poisoned").push(agent.clone());
+    let Some(state) = INTERRUPTS.get() else {
+        return;
+    };
+    let mut agents = state.agents.lock().unwrap_or_else(PoisonError::into_inner);
+    // An interrupt that came before this agent existed must still stop it.
+    if state.cancel.aborted() {
+        agent.clone().shutdown();
+    } else {
+        agents.push(agent.clone());
     }
 }
 
@@ -48,7 +55,8 @@ fn on_interrupt() {
         std::process::exit(i32::from(EXIT_INTERRUPTED));
     }
     state.cancel.abort();
-    for agent in state.agents.lock().expect("poisoned").drain(..) {
-        agent.shutdown();
+    let mut agents = state.agents.lock().unwrap_or_else(PoisonError::into_inner);
+    for agent in agents.drain(..) {
+        agent.clone().shutdown();
     }
 }

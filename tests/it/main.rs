@@ -7,5 +7,6 @@ mod bench;
 mod cli;
 mod download;
 mod errors;
+mod faults;
 mod scale;
 mod split;

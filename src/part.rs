@@ -1,0 +1,385 @@
+//! `NAME.part`, where a download grows, and its sidecar `NAME.part.meta`,
+//! which records what the part was started from so that it can be resumed
+//! without ever mixing two versions of a file.
+//!
+//! The sidecar is a few `key value` lines:
+//!
+//! ```text
+//! tget-part 1
+//! url http://example.com/a.iso
+//! etag "5f3a-1000"
+//! last-modified Mon, 01 Jan 2024 00:00:00 GMT
+//! length 1000
+//! name report.pdf
+//! ```
+//!
+//! It is written before the first byte of the part, and only for a response
+//! with a validator (a strong `ETag` or a `Last-Modified` date): a part
+//! without a sidecar cannot be proven to belong to any version, so it is
+//! never resumed.
+//!
+//! Neither file is ever opened through a symlink: they are created with
+//! `O_CREAT|O_EXCL` after removing whatever was there (a symlink is removed,
+//! not followed), and reopened for resuming with `O_NOFOLLOW`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use ureq::http::HeaderMap;
+use ureq::http::header::{CONTENT_RANGE, ETAG, LAST_MODIFIED};
+
+use crate::naming::{META_SUFFIX, PART_SUFFIX};
+
+const MAGIC: &str = "tget-part 1";
+/// A sidecar is a few hundred bytes; anything bigger is not ours.
+const MAX_META_BYTES: u64 = 64 * 1024;
+
+/// The two working files of one final name.
+#[derive(Debug, Clone)]
+pub struct PartFiles {
+    pub part: PathBuf,
+    pub meta: PathBuf,
+}
+
+impl PartFiles {
+    pub fn of(path: &Path) -> PartFiles {
+        PartFiles {
+            part: with_suffix(path, PART_SUFFIX),
+            meta: with_suffix(path, META_SUFFIX),
+        }
+    }
+
+    /// Bytes in the part, if it is a regular file (a symlink or anything
+    /// else there is not a part).
+    pub fn part_len(&self) -> Option<u64> {
+        fs::symlink_metadata(&self.part)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+    }
+
+    /// Removes both files; a missing file is fine.
+    pub fn remove(&self) -> io::Result<()> {
+        self.remove_meta()?;
+        remove_if_present(&self.part)
+    }
+
+    pub fn remove_meta(&self) -> io::Result<()> {
+        remove_if_present(&self.meta)
+    }
+
+    /// A fresh, empty part.
+    pub fn create(&self) -> io::Result<File> {
+        create_exclusive(&self.part)
+    }
+
+    /// The existing part, readable (to re-hash it) and appended to.
+    pub fn open_existing(&self) -> io::Result<File> {
+        let file = no_follow(OpenOptions::new().read(true).append(true)).open(&self.part)?;
+        ensure_regular(file)
+    }
+
+    pub fn read_meta(&self) -> Option<Meta> {
+        let file = ensure_regular(
+            no_follow(OpenOptions::new().read(true))
+                .open(&self.meta)
+                .ok()?,
+        )
+        .ok()?;
+        let mut text = String::new();
+        file.take(MAX_META_BYTES).read_to_string(&mut text).ok()?;
+        Meta::parse(&text)
+    }
+
+    pub fn write_meta(&self, meta: &Meta) -> io::Result<()> {
+        remove_if_present(&self.meta)?;
+        let mut file = create_exclusive(&self.meta)?;
+        file.write_all(meta.to_text().as_bytes())
+    }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// A missing file, or a missing directory above it, is already removed.
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e)
+            if !matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Err(e)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Removes what is there (a symlink itself, never its target), then creates
+/// the file with `O_EXCL`, which refuses to follow or reuse anything that
+/// appeared in between.
+fn create_exclusive(path: &Path) -> io::Result<File> {
+    remove_if_present(path)?;
+    no_follow(OpenOptions::new().write(true).create_new(true)).open(path)
+}
+
+/// `O_NOFOLLOW`: a symlink planted at the path fails the open instead of
+/// redirecting it; `O_NONBLOCK`: a FIFO planted there fails instead of
+/// blocking the worker (it has no effect on regular files).
+fn no_follow(options: &mut OpenOptions) -> &mut OpenOptions {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    options
+}
+
+fn ensure_regular(file: File) -> io::Result<File> {
+    if file.metadata()?.is_file() {
+        Ok(file)
+    } else {
+        Err(io::Error::other("not a regular file"))
+    }
+}
+
+/// What a part was started from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Meta {
+    pub url: String,
+    /// A strong ETag; weak ones (`W/"..."`) may not be used with `If-Range`.
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// The whole file's length, when the server said.
+    pub length: Option<u64>,
+    /// The server's suggested name (sanitised), for `--content-disposition`.
+    pub name: Option<String>,
+}
+
+impl Meta {
+    /// The validators of a response that starts a part.
+    pub fn from_headers(url: &str, headers: &HeaderMap, length: Option<u64>) -> Meta {
+        Meta {
+            url: url.to_string(),
+            etag: header_text(headers, ETAG.as_str()).filter(|tag| !tag.starts_with("W/")),
+            last_modified: header_text(headers, LAST_MODIFIED.as_str()),
+            length,
+            name: None,
+        }
+    }
+
+    /// What goes into `If-Range`: the ETag if there is one, else the date.
+    pub fn validator(&self) -> Option<&str> {
+        self.etag.as_deref().or(self.last_modified.as_deref())
+    }
+
+    /// A 206 must describe the same version: its own validator, when it
+    /// sends one, must be the one recorded. (`If-Range` already asks the
+    /// server for this; checking again catches servers that ignore it.)
+    pub fn agrees_with(&self, headers: &HeaderMap) -> bool {
+        let same = |recorded: &Option<String>, name: &str| match header_text(headers, name) {
+            Some(sent) => recorded.as_deref() == Some(sent.as_str()),
+            None => true,
+        };
+        match &self.etag {
+            Some(_) => same(&self.etag, ETAG.as_str()),
+            None => same(&self.last_modified, LAST_MODIFIED.as_str()),
+        }
+    }
+
+    fn to_text(&self) -> String {
+        let mut text = format!("{MAGIC}\nurl {}\n", self.url);
+        let fields = [
+            ("etag", self.etag.clone()),
+            ("last-modified", self.last_modified.clone()),
+            ("length", self.length.map(|n| n.to_string())),
+            ("name", self.name.clone()),
+        ];
+        for (key, value) in fields {
+            // Header values and sanitised names hold no line breaks, but a
+            // sidecar must never be able to smuggle in a second field.
+            if let Some(value) = value.filter(|v| !v.contains(['\n', '\r'])) {
+                text.push_str(&format!("{key} {value}\n"));
+            }
+        }
+        text
+    }
+
+    /// `None` for anything that is not a complete sidecar of this version.
+    fn parse(text: &str) -> Option<Meta> {
+        let mut lines = text.lines();
+        if lines.next()? != MAGIC {
+            return None;
+        }
+        let mut meta = Meta::default();
+        for line in lines {
+            let (key, value) = line.split_once(' ')?;
+            let value = Some(value.to_string());
+            match key {
+                "url" => meta.url = value?,
+                "etag" => meta.etag = value,
+                "last-modified" => meta.last_modified = value,
+                "length" => meta.length = Some(value?.parse().ok()?),
+                "name" => meta.name = value,
+                _ => return None,
+            }
+        }
+        (!meta.url.is_empty() && meta.validator().is_some()).then_some(meta)
+    }
+}
+
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    let value = headers.get(name)?.to_str().ok()?.trim();
+    (!value.is_empty()).then(|| value.to_string())
+}
+
+/// `Content-Range: bytes FIRST-LAST/TOTAL` of a 206.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentRange {
+    pub first: u64,
+    pub last: u64,
+    /// `None` for `*` (the server does not know).
+    pub total: Option<u64>,
+}
+
+impl ContentRange {
+    pub fn from_headers(headers: &HeaderMap) -> Option<ContentRange> {
+        ContentRange::parse(&header_text(headers, CONTENT_RANGE.as_str())?)
+    }
+
+    pub fn parse(text: &str) -> Option<ContentRange> {
+        let (range, total) = text.trim().strip_prefix("bytes ")?.split_once('/')?;
+        let (first, last) = range.split_once('-')?;
+        let range = ContentRange {
+            first: first.trim().parse().ok()?,
+            last: last.trim().parse().ok()?,
+            total: match total.trim() {
+                "*" => None,
+                total => Some(total.parse().ok()?),
+            },
+        };
+        let fits = range.total.is_none_or(|total| range.last < total);
+        (range.first <= range.last && fits).then_some(range)
+    }
+
+    /// Whether this range carries exactly the rest of a file from `offset`.
+    pub fn continues_at(&self, offset: u64) -> bool {
+        self.first == offset && self.total == Some(self.last + 1)
+    }
+}
+
+/// The file length in a 416's `Content-Range: bytes */TOTAL`.
+pub fn unsatisfied_length(headers: &HeaderMap) -> Option<u64> {
+    let text = header_text(headers, CONTENT_RANGE.as_str())?;
+    text.strip_prefix("bytes */")?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn sidecars_round_trip_and_reject_anything_else() {
+        let meta = Meta {
+            url: "http://h/a.bin".into(),
+            etag: Some("\"abc\"".into()),
+            last_modified: Some("Mon, 01 Jan 2024 00:00:00 GMT".into()),
+            length: Some(1000),
+            name: Some("€ rates.txt".into()),
+        };
+        assert_eq!(Meta::parse(&meta.to_text()), Some(meta.clone()));
+        let no_validator = Meta {
+            etag: None,
+            last_modified: None,
+            ..meta.clone()
+        };
+        assert_eq!(Meta::parse(&no_validator.to_text()), None);
+        for text in [
+            "",
+            "tget-part 2\nurl http://h/\netag \"x\"\n",
+            "tget-part 1\nurl http://h/\netag \"x\"\nlength many\n",
+            "tget-part 1\nurl http://h/\netag \"x\"\ncolour red\n",
+            "tget-part 1\netag \"x\"\n",
+        ] {
+            assert_eq!(Meta::parse(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn weak_etags_are_not_validators() {
+        let meta = Meta::from_headers("u", &headers(&[("etag", "W/\"x\"")]), None);
+        assert_eq!(meta.validator(), None);
+        let meta = Meta::from_headers(
+            "u",
+            &headers(&[("etag", "W/\"x\""), ("last-modified", "Mon, 01 Jan 2024")]),
+            None,
+        );
+        assert_eq!(meta.validator(), Some("Mon, 01 Jan 2024"));
+    }
+
+    #[test]
+    fn a_206_must_carry_the_recorded_validator_if_any() {
+        let meta = Meta::from_headers("u", &headers(&[("etag", "\"v1\"")]), Some(10));
+        assert!(meta.agrees_with(&headers(&[("etag", "\"v1\"")])));
+        assert!(meta.agrees_with(&headers(&[])));
+        assert!(!meta.agrees_with(&headers(&[("etag", "\"v2\"")])));
+    }
+
+    #[test]
+    fn content_ranges() {
+        let range = ContentRange::parse("bytes 100-999/1000").unwrap();
+        assert!(range.continues_at(100));
+        assert!(!range.continues_at(0));
+        assert!(
+            !ContentRange::parse("bytes 100-998/1000")
+                .unwrap()
+                .continues_at(100)
+        );
+        assert!(
+            !ContentRange::parse("bytes 100-999/*")
+                .unwrap()
+                .continues_at(100)
+        );
+        for bad in [
+            "bytes 5-4/10",
+            "bytes 0-10/10",
+            "items 0-1/2",
+            "bytes */10",
+            "bytes a-b/c",
+        ] {
+            assert_eq!(ContentRange::parse(bad), None, "{bad}");
+        }
+        assert_eq!(
+            unsatisfied_length(&headers(&[("content-range", "bytes */1000")])),
+            Some(1000)
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn parts_never_follow_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::write(&outside, "precious").unwrap();
+        let files = PartFiles::of(&dir.path().join("a.bin"));
+        std::os::unix::fs::symlink(&outside, &files.part).unwrap();
+        assert_eq!(files.part_len(), None, "a symlink is not a part");
+        assert!(files.open_existing().is_err());
+        files.create().unwrap().write_all(b"new").unwrap();
+        assert_eq!(fs::read(&outside).unwrap(), b"precious");
+        assert_eq!(fs::read(&files.part).unwrap(), b"new");
+    }
+}
