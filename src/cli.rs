@@ -94,7 +94,7 @@ pub struct DownloadArgs {
     #[command(flatten)]
     pub input: InputArgs,
 
-    /// Number of worker threads (never more than there are jobs)
+    /// Number of worker threads (never more than there is work for)
     #[arg(short, long, value_name = "N", default_value_t = 8, env = "TGET_THREADS",
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub threads: usize,

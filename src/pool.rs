@@ -7,9 +7,9 @@
 //! joining every thread. Results flow back to the calling thread, which
 //! reports them as they come.
 //!
-//! A worker with nothing queued helps with a big transfer instead: it takes
-//! the second half of the largest remaining byte range (see `segment`), so one
-//! huge file never keeps the rest of the pool idle.
+//! A worker with nothing queued helps with a big transfer instead: it takes a
+//! range of it nobody has started, or the second half of the largest range
+//! under way (see `segment`), so one huge file never keeps the pool idle.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
