@@ -165,6 +165,11 @@ pub struct Fetcher<'a> {
     names: &'a Mutex<Claims>,
     buffer: Vec<u8>,
     sharing: Option<Sharing<'a>>,
+    /// The part of the current job was started by this run, so a retry may
+    /// resume it even without `-c`.
+    part_is_ours: bool,
+    /// The last output directory made, so a batch does not ask again per file.
+    made_dir: Option<PathBuf>,
 }
 
 /// How a worker offers a big transfer to the rest of the pool.
@@ -191,12 +196,25 @@ impl<'a> Fetcher<'a> {
             names,
             buffer: vec![0; CHUNK_BYTES],
             sharing: None,
+            part_is_ours: false,
+            made_dir: None,
         }
     }
 
     pub fn with_sharing(mut self, sharing: Sharing<'a>) -> Self {
         self.sharing = Some(sharing);
         self
+    }
+
+    /// Makes the directory of `path` unless it was the last one made.
+    fn make_parent(&mut self, path: &Path) -> Result<(), FetchError> {
+        let dir = path.parent();
+        if dir.is_some() && dir == self.made_dir.as_deref() {
+            return Ok(());
+        }
+        create_parent(path)?;
+        self.made_dir = dir.map(Path::to_path_buf);
+        Ok(())
     }
 
     /// A GET with the user's headers.
@@ -232,6 +250,7 @@ impl<'a> Fetcher<'a> {
             return outcome;
         }
         let files = PartFiles::of(&job.path);
+        self.part_is_ours = false;
         match self.with_retries(job, &files, bar, &mut outcome) {
             Ok(saved) => {
                 outcome.bytes = saved.bytes;
@@ -265,13 +284,8 @@ impl<'a> Fetcher<'a> {
         bar: &WorkerBar,
         outcome: &mut Outcome,
     ) -> Result<Saved, FetchError> {
-        if !self.config.resume || resume_point(job, files).is_none() {
-            // A part that cannot be resumed (no -c, or no usable sidecar) is
-            // stale: its bytes may be of any version.
-            files
-                .remove()
-                .map_err(|e| FetchError::local("remove", &files.part, e))?;
-        }
+        // A part that is not resumed (no -c, or no usable sidecar) is stale:
+        // `fresh` replaces it, and `give_up` removes it.
         let mut failures = 0;
         loop {
             outcome.attempts += 1;
@@ -314,7 +328,8 @@ impl<'a> Fetcher<'a> {
         bar: &WorkerBar,
         outcome: &mut Outcome,
     ) -> Result<Saved, FetchError> {
-        let resume = resume_point(job, files);
+        let may_resume = self.config.resume || self.part_is_ours;
+        let resume = may_resume.then(|| resume_point(job, files)).flatten();
         let response = self.request(&job.url, resume.as_ref())?;
         let status = response.status().as_u16();
         outcome.http_status = Some(status);
@@ -356,22 +371,15 @@ impl<'a> Fetcher<'a> {
         let length = response.body().content_length();
         let mut meta = Meta::from_headers(&job.url, response.headers(), length);
         meta.name = self.suggested_name(response.headers());
-        create_parent(&files.part)?;
-        files
-            .remove()
-            .map_err(|e| FetchError::local("remove", &files.part, e))?;
-        let sharing = self
-            .sharing
-            .filter(|s| worth_sharing(&response, &meta, s.transfers.policy()));
-        // A shared part fills in any order, so no sidecar may offer it for -c.
-        if meta.validator().is_some() && sharing.is_none() {
-            files
-                .write_meta(&meta)
-                .map_err(|e| FetchError::local("create", &files.meta, e))?;
-        }
+        self.make_parent(&files.part)?;
+        // Replaces a stale part from an earlier run, never following a link.
         let mut file = files
             .create()
             .map_err(|e| FetchError::local("create", &files.part, e))?;
+        self.part_is_ours = true;
+        let sharing = self
+            .sharing
+            .filter(|s| worth_sharing(&response, &meta, s.transfers.policy()));
         if let Some(sharing) = sharing {
             let validator = meta.validator().unwrap_or_default().to_string();
             let received =
@@ -382,7 +390,19 @@ impl<'a> Fetcher<'a> {
         bar.start(&job.path, length);
         let mut hasher = job.sha256.map(|_| Sha256::new());
         let mut body = response.into_body().into_reader();
-        let received = self.stream(&mut body, &mut file, hasher.as_mut(), bar, &files.part)?;
+        // A shared part fills in any order, so only a streamed one gets a sidecar for -c.
+        let sidecar = meta
+            .validator()
+            .is_some()
+            .then_some(Sidecar { files, meta: &meta });
+        let received = self.stream(
+            &mut body,
+            &mut file,
+            hasher.as_mut(),
+            bar,
+            &files.part,
+            sidecar,
+        )?;
         drop(file);
         check_length(received, length)?;
         self.finish(job, files, hasher, received, meta.name)
@@ -416,7 +436,14 @@ impl<'a> Fetcher<'a> {
         bar.start(&job.path, Some(total));
         bar.resume_at(offset);
         let mut body = response.into_body().into_reader();
-        let received = self.stream(&mut body, &mut file, hasher.as_mut(), bar, &files.part)?;
+        let received = self.stream(
+            &mut body,
+            &mut file,
+            hasher.as_mut(),
+            bar,
+            &files.part,
+            None,
+        )?;
         drop(file);
         check_length(offset + received, Some(total))?;
         self.finish(job, files, hasher, offset + received, name)
@@ -570,6 +597,11 @@ impl<'a> Fetcher<'a> {
 
     /// Copies the body into the part. Bytes that arrived before a failure are
     /// written too: they are good, and a retry resumes after them.
+    ///
+    /// The sidecar that makes the part resumable is written just before the
+    /// first bytes, and only if the body did not fit in one buffer: a file
+    /// that arrives at once has nothing to resume, and skipping it saves four
+    /// file operations per small file.
     fn stream(
         &mut self,
         body: &mut impl Read,
@@ -577,10 +609,18 @@ impl<'a> Fetcher<'a> {
         mut hasher: Option<&mut Sha256>,
         bar: &WorkerBar,
         part: &Path,
+        mut sidecar: Option<Sidecar>,
     ) -> Result<u64, FetchError> {
         let mut received = 0u64;
         loop {
             let (filled, ended) = self.fill_buffer(body);
+            if !matches!(ended, Ok(true))
+                && let Some(Sidecar { files, meta }) = sidecar.take()
+            {
+                files
+                    .write_meta(meta)
+                    .map_err(|e| FetchError::local("create", &files.meta, e))?;
+            }
             let chunk = &self.buffer[..filled];
             file.write_all(chunk)
                 .map_err(|e| FetchError::local("write", part, e))?;
@@ -613,6 +653,12 @@ impl<'a> Fetcher<'a> {
         }
         (filled, Ok(false))
     }
+}
+
+/// The sidecar a streamed part gets once it is worth resuming.
+struct Sidecar<'f> {
+    files: &'f PartFiles,
+    meta: &'f Meta,
 }
 
 /// A whole-file answer worth sharing among idle workers: big enough, ranges
