@@ -42,6 +42,9 @@ fn download(
     cancel: &Cancel,
 ) -> PoolRun {
     let progress = Progress::new(config.display);
+    if let Some(count) = input::count_jobs(&config.sources, config.shard) {
+        progress.expect_jobs(count);
+    }
     let names = Arc::new(Mutex::new(Claims::default()));
     let pool = pool(&config.fetch, config.threads, cancel, names.clone());
     let jobs = plan(requests, &config.fetch.out_dir, config.sha256, names);

@@ -122,6 +122,32 @@ pub fn open(
         }))
 }
 
+/// How many jobs the sources will yield, for the progress bar's total, when
+/// that can be known without consuming anything (not for stdin). A quick
+/// scan: lines are counted, not parsed, so it may be off for bad lines the
+/// shard filter would have dropped; the bar grows if the count was short.
+pub fn count_jobs(sources: &[Source], shard: Option<Shard>) -> Option<u64> {
+    let kept = |url: &str| shard.is_none_or(|shard| shard.keeps(url));
+    let mut count = 0;
+    for source in sources {
+        count += match source {
+            Source::Arguments(urls) => urls.iter().filter(|url| kept(url)).count() as u64,
+            Source::File(path) => {
+                let file = BufReader::new(File::open(path).ok()?);
+                let mut n = 0;
+                for line in file.lines() {
+                    let line = line.ok()?;
+                    let first = line.split_whitespace().next().unwrap_or("#");
+                    n += u64::from(!first.starts_with('#') && kept(first));
+                }
+                n
+            }
+            Source::Stdin => return None,
+        };
+    }
+    Some(count)
+}
+
 fn arguments(urls: Vec<String>) -> impl Iterator<Item = Item> {
     let source: Arc<str> = Arc::from("argument");
     urls.into_iter().enumerate().map(move |(i, url)| {
@@ -349,6 +375,23 @@ mod tests {
                 .iter()
                 .all(|s| urls.iter().filter(|u| s.keeps(u)).count() > 80)
         );
+    }
+
+    #[test]
+    fn jobs_are_counted_ahead_unless_stdin() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("l.txt");
+        std::fs::write(&list, "# c\nhttp://h/1\n\n  http://h/2 out=x\nbogus\n").unwrap();
+        let sources = [
+            Source::Arguments(vec!["http://h/3".into()]),
+            Source::File(list),
+        ];
+        assert_eq!(count_jobs(&sources, None), Some(4));
+        assert_eq!(count_jobs(&[Source::Stdin], None), None);
+        let shard = Shard { index: 0, count: 2 };
+        let all = ["http://h/1", "http://h/2", "http://h/3", "bogus"];
+        let kept = all.iter().filter(|u| shard.keeps(u)).count() as u64;
+        assert_eq!(count_jobs(&sources, Some(shard)), Some(kept));
     }
 
     #[test]

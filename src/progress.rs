@@ -33,6 +33,7 @@ pub struct Progress {
     styles: Styles,
     /// Bars are drawn at all; when not, styling them is skipped as wasted work.
     live: bool,
+    queued: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -85,6 +86,7 @@ impl Progress {
             hidden_workers: AtomicUsize::new(0),
             styles: Styles::new(),
             live: display.bars != Bars::Hidden,
+            queued: AtomicU64::new(0),
         }
     }
 
@@ -116,8 +118,17 @@ impl Progress {
         worker
     }
 
+    /// Sets the total ahead of time (a counted list); it still grows if
+    /// more jobs come than expected.
+    pub fn expect_jobs(&self, count: u64) {
+        self.total.set_length(count);
+    }
+
     pub fn job_queued(&self) {
-        self.total.inc_length(1);
+        let queued = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
+        if queued > self.total.length().unwrap_or(0) {
+            self.total.set_length(queued);
+        }
     }
 
     pub fn job_finished(&self) {
@@ -162,6 +173,18 @@ fn total_style(bytes: Arc<AtomicU64>) -> ProgressStyle {
     )
 }
 
+/// `big.iso [2.00 MiB..4.00 MiB]`, from the final path or its `.part`.
+fn piece_label(path: &Path, start: u64, end: u64) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let name = name
+        .strip_suffix(crate::naming::PART_SUFFIX)
+        .unwrap_or(&name);
+    format!("{name} [{}..{}]", HumanBytes(start), HumanBytes(end))
+}
+
 /// The bar of one worker thread.
 pub struct WorkerBar {
     bar: ProgressBar,
@@ -203,19 +226,15 @@ impl WorkerBar {
             return;
         }
         self.start(path, Some(end - start));
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let name = name
-            .strip_suffix(crate::naming::PART_SUFFIX)
-            .unwrap_or(&name)
-            .to_string();
-        self.bar.set_message(format!(
-            "{name} [{}..{}]",
-            HumanBytes(start),
-            HumanBytes(end)
-        ));
+        self.bar.set_message(piece_label(path, start, end));
+    }
+
+    /// Another worker took the tail of this worker's range: show what is left of it.
+    pub fn piece_shrunk(&self, path: &Path, start: u64, end: u64) {
+        if self.live {
+            self.bar.set_length(end - start);
+            self.bar.set_message(piece_label(path, start, end));
+        }
     }
 
     pub fn advance(&self, bytes: u64) {

@@ -427,6 +427,7 @@ impl Fetcher<'_> {
         bar: &WorkerBar,
     ) -> Result<(), FetchError> {
         let file = &piece.file;
+        let (start, mut end) = piece.bounds();
         loop {
             let want = piece.remaining().min(self.buffer_mut().len() as u64) as usize;
             if want == 0 || file.failed.load(Ordering::SeqCst) {
@@ -441,6 +442,11 @@ impl Fetcher<'_> {
                 });
             }
             let (offset, allowed) = piece.claim(got as u64);
+            let now_ends = piece.bounds().1;
+            if now_ends != end {
+                end = now_ends;
+                bar.piece_shrunk(&file.part, start, end);
+            }
             if allowed > 0 {
                 file.file
                     .write_all_at(&self.buffer_mut()[..allowed as usize], offset)
