@@ -121,7 +121,7 @@ pub struct DownloadArgs {
     pub split: Option<usize>,
 
     /// Never cut a shared file into pieces smaller than this (so files under twice it are never shared)
-    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_piece_size)]
     pub split_min: u64,
 
     /// Name files after the server's Content-Disposition (sanitised) instead of the URL
@@ -237,6 +237,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
 }
 
+/// `--split-min`: tiny ranges would cost a request each for a few bytes.
+pub fn parse_piece_size(text: &str) -> Result<u64, String> {
+    const SMALLEST: u64 = 64 * 1024;
+    match parse_size(text)? {
+        size if size < SMALLEST => Err(format!("`{text}` is below the smallest range, 64KiB")),
+        size => Ok(size),
+    }
+}
+
 /// Accepts a byte count with an optional binary or decimal unit: `4096`, `256KiB`, `1MiB`, `2MB`.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
@@ -306,6 +315,12 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("3h").is_err());
+    }
+
+    #[test]
+    fn ranges_have_a_floor() {
+        assert_eq!(parse_piece_size("64KiB"), Ok(65536));
+        assert!(parse_piece_size("0").unwrap_err().contains("64KiB"));
     }
 
     #[test]

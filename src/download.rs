@@ -1,6 +1,8 @@
 //! `tget URL...`: one batch, reported as it goes, optionally timed against a
 //! sequential run of the same batch (`--compare`).
 
+use std::collections::HashSet;
+use std::fs;
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -9,7 +11,7 @@ use anyhow::{Context, Result};
 
 use crate::cancel::Cancel;
 use crate::config::{Config, Display, FetchConfig};
-use crate::fetch::Job;
+use crate::fetch::{Job, Status};
 use crate::input::{self, Request};
 use crate::naming::{self, Claims};
 use crate::pool::{JobReport, Planned, Pool, PoolRun};
@@ -25,13 +27,40 @@ pub fn run(config: &Config, cancel: &Cancel) -> Result<Exit> {
     if config.compare {
         // Both runs need the same list, and stdin can be read only once.
         let requests: Vec<input::Item> = requests.collect();
-        let pool_run = download(config, requests.clone().into_iter(), &mut reporter, cancel);
-        let sequential = (!cancel.draining())
-            .then(|| measure_sequential(config, requests, cancel))
+        let mut skipped = HashSet::new();
+        let pool_run = download(
+            config,
+            requests.clone().into_iter(),
+            &mut reporter,
+            cancel,
+            |report| {
+                if report.outcome.status == Status::Skipped {
+                    skipped.insert(report.origin.to_string());
+                }
+            },
+        );
+        // Files skipped as already present cost the threaded run nothing, so
+        // the sequential run leaves them out too: both time the same work.
+        let fetched: Vec<input::Item> = requests
+            .into_iter()
+            .filter(|item| {
+                !item
+                    .as_ref()
+                    .is_ok_and(|r| skipped.contains(&r.origin.to_string()))
+            })
+            .collect();
+        let nothing_fetched = fetched.is_empty();
+        if nothing_fetched && !config.display.quiet {
+            eprintln!(
+                "tget: --compare: every file was already present, so there is nothing to time"
+            );
+        }
+        let sequential = (!cancel.draining() && !nothing_fetched)
+            .then(|| measure_sequential(config, fetched, cancel))
             .transpose()?;
         return finish(config, &mut reporter, &pool_run, sequential, cancel);
     }
-    let pool_run = download(config, requests, &mut reporter, cancel);
+    let pool_run = download(config, requests, &mut reporter, cancel, |_| {});
     finish(config, &mut reporter, &pool_run, None, cancel)
 }
 
@@ -40,6 +69,7 @@ fn download(
     requests: impl Iterator<Item = input::Item> + Send,
     reporter: &mut Reporter<impl io::Write>,
     cancel: &Cancel,
+    mut also: impl FnMut(&JobReport),
 ) -> PoolRun {
     let progress = Progress::new(config.display);
     if let Some(count) = input::count_jobs(&config.sources, config.shard) {
@@ -49,6 +79,7 @@ fn download(
     let pool = pool(&config.fetch, config.threads, cancel, names.clone());
     let jobs = plan(requests, &config.fetch.out_dir, config.sha256, names);
     let pool_run = pool.run(jobs, &progress, |report| {
+        also(&report);
         if !reporter.record(&report, &progress) {
             cancel.drain();
         }
@@ -64,8 +95,8 @@ fn pool<'a>(
     names: Arc<Mutex<Claims>>,
 ) -> Pool<'a> {
     let agent = http::agent(&fetch.http, threads);
-    signal::watch(&agent);
     Pool {
+        interrupts: signal::watch(&agent),
         threads,
         agent,
         fetch,
@@ -112,6 +143,8 @@ pub fn plan(
 /// Runs the same batch on one worker into a temporary directory (removed
 /// afterwards) and returns its timing.
 fn measure_sequential(config: &Config, requests: Vec<input::Item>, cancel: &Cancel) -> Result<Run> {
+    let out_dir = &config.fetch.out_dir;
+    fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
     let scratch = tempfile::Builder::new()
         .prefix(".tget-compare-")
         .tempdir_in(&config.fetch.out_dir)

@@ -170,14 +170,16 @@ pub struct Fetcher<'a> {
     part_is_ours: bool,
     /// The last output directory made, so a batch does not ask again per file.
     made_dir: Option<PathBuf>,
+    /// Off for the rest of a job once its ranges proved unreliable.
+    share_this_job: bool,
 }
 
 /// How a worker offers a big transfer to the rest of the pool.
 #[derive(Clone, Copy)]
 pub struct Sharing<'a> {
     pub transfers: &'a Transfers,
-    /// Starts the workers the pool still has room for.
-    pub call_for_help: &'a (dyn Fn() + Sync),
+    /// Starts up to this many more workers, as the pool has room.
+    pub call_for_help: &'a (dyn Fn(usize) + Sync),
     /// Workers that are idle or not started yet: how many ways to cut a file up front.
     pub spare_workers: &'a (dyn Fn() -> usize + Sync),
 }
@@ -198,6 +200,7 @@ impl<'a> Fetcher<'a> {
             sharing: None,
             part_is_ours: false,
             made_dir: None,
+            share_this_job: true,
         }
     }
 
@@ -251,6 +254,7 @@ impl<'a> Fetcher<'a> {
         }
         let files = PartFiles::of(&job.path);
         self.part_is_ours = false;
+        self.share_this_job = true;
         match self.with_retries(job, &files, bar, &mut outcome) {
             Ok(saved) => {
                 outcome.bytes = saved.bytes;
@@ -300,6 +304,10 @@ impl<'a> Fetcher<'a> {
             // The part is gone, so the next request cannot end in another restart.
             if matches!(error, FetchError::Restart) {
                 continue;
+            }
+            // Ranges of this file came back wrong: one plain stream will do.
+            if matches!(error, FetchError::Changed(_)) {
+                self.share_this_job = false;
             }
             failures += 1;
             if !error.is_transient() || failures > self.config.http.retries {
@@ -379,6 +387,7 @@ impl<'a> Fetcher<'a> {
         self.part_is_ours = true;
         let sharing = self
             .sharing
+            .filter(|_| self.share_this_job)
             .filter(|s| worth_sharing(&response, &meta, s.transfers.policy()));
         if let Some(sharing) = sharing {
             let validator = meta.validator().unwrap_or_default().to_string();
@@ -639,12 +648,21 @@ impl<'a> Fetcher<'a> {
     /// large writes however small the network's reads are. Returns the bytes
     /// read and whether the body ended (or why reading failed).
     fn fill_buffer(&mut self, body: &mut impl Read) -> (usize, Result<bool, FetchError>) {
+        self.fill_buffer_to(body, self.buffer.len())
+    }
+
+    /// Like `fill_buffer`, stopping at `want` bytes.
+    pub(crate) fn fill_buffer_to(
+        &mut self,
+        body: &mut impl Read,
+        want: usize,
+    ) -> (usize, Result<bool, FetchError>) {
         let mut filled = 0;
-        while filled < self.buffer.len() {
+        while filled < want {
             if self.cancel.aborted() {
                 return (filled, Err(FetchError::Cancelled));
             }
-            match body.read(&mut self.buffer[filled..]) {
+            match body.read(&mut self.buffer[filled..want]) {
                 Ok(0) => return (filled, Ok(true)),
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -695,7 +713,7 @@ fn restart(files: &PartFiles) -> Result<Saved, FetchError> {
     Err(FetchError::Restart)
 }
 
-fn status_error(response: &Response<ureq::Body>) -> FetchError {
+pub(crate) fn status_error(response: &Response<ureq::Body>) -> FetchError {
     let retry_after = http::retry_after(
         response
             .headers()

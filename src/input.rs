@@ -133,7 +133,12 @@ pub fn count_jobs(sources: &[Source], shard: Option<Shard>) -> Option<u64> {
         count += match source {
             Source::Arguments(urls) => urls.iter().filter(|url| kept(url)).count() as u64,
             Source::File(path) => {
-                let file = BufReader::new(File::open(path).ok()?);
+                let file = File::open(path).ok()?;
+                // A pipe or FIFO (`-i <(cmd)`) can be read only once: leave it to the real reader.
+                if !file.metadata().ok()?.is_file() {
+                    return None;
+                }
+                let file = BufReader::new(file);
                 let mut n = 0;
                 for line in file.lines() {
                     let line = line.ok()?;
@@ -178,8 +183,17 @@ pub fn lines<R: BufRead + Send>(
 ) -> impl Iterator<Item = Item> + Send + use<R> {
     let source: Arc<str> = Arc::from(name.display().to_string());
     let mut failed = false;
+    // Bytes, decoded leniently: one line that is not UTF-8 is one bad line
+    // (or a harmless comment), not the end of the list.
     reader
-        .lines()
+        .split(b'\n')
+        .map(|line| {
+            line.map(|bytes| {
+                String::from_utf8_lossy(&bytes)
+                    .trim_end_matches('\r')
+                    .to_string()
+            })
+        })
         .enumerate()
         .map_while(move |(i, line)| {
             if failed {
@@ -392,6 +406,19 @@ mod tests {
         let all = ["http://h/1", "http://h/2", "http://h/3", "bogus"];
         let kept = all.iter().filter(|u| shard.keeps(u)).count() as u64;
         assert_eq!(count_jobs(&sources, Some(shard)), Some(kept));
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_does_not_end_the_list() {
+        let text = b"http://h/1\n# caf\xe9\nhttp://h/\xff\r\nhttp://h/2\r\n";
+        let items: Vec<Item> = lines(&text[..], Path::new("l.txt")).collect();
+        assert_eq!(items.len(), 3);
+        let line_of = |item: &Item| {
+            item.as_ref()
+                .map_or_else(|e| e.origin.line, |r| r.origin.line)
+        };
+        assert_eq!(items.iter().map(line_of).collect::<Vec<_>>(), [1, 3, 4]);
+        assert_eq!(items[2].as_ref().unwrap().url, "http://h/2");
     }
 
     #[test]

@@ -69,8 +69,10 @@ impl PartFiles {
         remove_if_present(&self.meta)
     }
 
-    /// A fresh, empty part.
+    /// A fresh, empty part. A sidecar left from an earlier run goes first:
+    /// it describes other bytes, and must never make this part look resumable.
     pub fn create(&self) -> io::Result<File> {
+        self.remove_meta()?;
         create_exclusive(&self.part)
     }
 
@@ -245,6 +247,15 @@ pub struct ContentRange {
     pub last: u64,
     /// `None` for `*` (the server does not know).
     pub total: Option<u64>,
+}
+
+impl std::fmt::Display for ContentRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.total {
+            Some(total) => write!(f, "bytes {}-{}/{total}", self.first, self.last),
+            None => write!(f, "bytes {}-{}/*", self.first, self.last),
+        }
+    }
 }
 
 impl ContentRange {

@@ -34,7 +34,7 @@ pub type Planned = Result<Job, InputError>;
 
 /// How long an idle worker waits before looking again for a range to help
 /// with, once no more jobs can come.
-const TAIL_POLL: Duration = Duration::from_millis(10);
+const TAIL_POLL: Duration = Duration::from_millis(25);
 /// How often a full queue is checked for a stop request.
 const QUEUE_POLL: Duration = Duration::from_millis(50);
 
@@ -99,6 +99,8 @@ pub struct Pool<'a> {
     pub cancel: &'a Cancel,
     /// The names planning hands out, for names only known at download time.
     pub names: Arc<Mutex<Claims>>,
+    /// Ctrl-C reaches this pool's connections while the pool exists.
+    pub interrupts: crate::signal::Watched,
 }
 
 pub fn worker_name(index: usize) -> String {
@@ -116,6 +118,8 @@ struct Shared<'a> {
     in_flight: AtomicUsize,
     /// Workers running a job or a piece of one.
     busy: AtomicUsize,
+    /// Worker threads the OS actually started.
+    alive: AtomicUsize,
 }
 
 /// A worker's ends of the result channels; cloned for every thread it starts.
@@ -146,6 +150,7 @@ impl Pool<'_> {
             started: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             busy: AtomicUsize::new(0),
+            alive: AtomicUsize::new(0),
         };
         let outbox = Outbox {
             reports: report_tx,
@@ -187,8 +192,20 @@ fn feed<'scope>(
         shared.progress.job_queued();
         match planned {
             Ok(job) => {
-                start_worker(scope, shared, &outbox);
+                if let Err(error) = start_worker(scope, shared, &outbox)
+                    && shared.alive.load(Ordering::SeqCst) == 0
+                {
+                    let outcome = Outcome::failed(format!("cannot start a worker thread: {error}"));
+                    let _ = outbox
+                        .reports
+                        .send(JobReport::new(job, outcome, "tget-input"));
+                    continue;
+                }
+                // Counted before it is queued, so idle workers never see zero
+                // while a job is on its way to one of them.
+                shared.in_flight.fetch_add(1, Ordering::SeqCst);
                 if !queue(&job_tx, job, shared.pool.cancel) {
+                    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
                     break;
                 }
             }
@@ -211,24 +228,41 @@ fn queue(job_tx: &Sender<Job>, mut job: Job, cancel: &Cancel) -> bool {
     }
 }
 
-/// Starts one more worker unless the pool is full.
+/// Starts up to `count` more workers, as the pool has room.
+fn start_workers<'scope, 'env>(
+    scope: &'scope Scope<'scope, 'env>,
+    shared: &'scope Shared<'scope>,
+    outbox: &Outbox,
+    count: usize,
+) {
+    for _ in 0..count {
+        if start_worker(scope, shared, outbox).is_err() {
+            break;
+        }
+    }
+}
+
+/// Starts one more worker unless the pool is full. A thread the OS refuses
+/// (a process or memory limit) leaves the pool smaller, not the run dead.
 fn start_worker<'scope, 'env>(
     scope: &'scope Scope<'scope, 'env>,
     shared: &'scope Shared<'scope>,
     outbox: &Outbox,
-) -> bool {
+) -> std::io::Result<()> {
     let claimed = shared
         .started
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
             (n < shared.pool.threads).then_some(n + 1)
         });
-    let Ok(index) = claimed else { return false };
+    let Ok(index) = claimed else {
+        return Err(std::io::Error::other("the pool is full"));
+    };
     let bar = shared.progress.worker_bar(index, &worker_name(index));
     let outbox = outbox.clone();
     thread::Builder::new()
         .name(worker_name(index))
         .spawn_scoped(scope, move || {
-            let call_for_help = || while start_worker(scope, shared, &outbox) {};
+            let call_for_help = |count| start_workers(scope, shared, &outbox, count);
             // Queued jobs will claim workers soon: they are not spare.
             let spare_workers = || {
                 let claimed = shared.busy.load(Ordering::SeqCst) + shared.jobs.len();
@@ -254,9 +288,9 @@ fn start_worker<'scope, 'env>(
             };
             let stats = worker.work();
             let _ = outbox.stats.send((index, stats));
-        })
-        .expect("the OS refused to start a worker thread");
-    true
+        })?;
+    shared.alive.fetch_add(1, Ordering::SeqCst);
+    Ok(())
 }
 
 struct Worker<'a> {
@@ -328,7 +362,6 @@ impl Worker<'_> {
     }
 
     fn run_job(&mut self, job: Job) {
-        self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
         let started = Instant::now();
         let outcome = self.fetcher.run(&job, &self.bar);
         self.stats.busy += started.elapsed();

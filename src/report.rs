@@ -101,8 +101,10 @@ impl<W: Write> Reporter<W> {
     /// `--json` a final summary object on stdout.
     pub fn finish(&mut self, summary: &Summary, quiet: bool) -> io::Result<()> {
         if !quiet {
-            let mut stderr = io::stderr().lock();
-            stderr.write_all(human_summary(summary).as_bytes())?;
+            // A closed stderr is no reason to lose the exit code of the downloads.
+            let _ = io::stderr()
+                .lock()
+                .write_all(human_summary(summary).as_bytes());
         }
         if self.output == Output::Json {
             self.write_line(&summary_json(summary).to_string());
@@ -118,10 +120,14 @@ fn error_line(report: &JobReport, error: &str) -> String {
         0 | 1 => String::new(),
         n => format!(" after {n} attempts"),
     };
-    naming::escape_for_terminal(&format!(
-        "tget: {}: {error}{attempts} ({})",
-        report.url, report.origin
-    ))
+    let origin = report.origin.to_string();
+    // A list line that could not become a job already says where it is.
+    let line = if error.starts_with(&origin) {
+        format!("tget: {error}")
+    } else {
+        format!("tget: {}: {error}{attempts} ({origin})", report.url)
+    };
+    naming::escape_for_terminal(&line)
 }
 
 fn ms(duration: Duration) -> f64 {

@@ -20,11 +20,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use ureq::http::header;
 
-use ureq::Body;
 use ureq::http::Response;
+use ureq::{Body, ResponseExt};
 
-use crate::fetch::{FetchError, Fetcher, Job, Sharing};
-use crate::http;
+use crate::fetch::{FetchError, Fetcher, Job, Sharing, status_error};
 use crate::part::ContentRange;
 use crate::progress::WorkerBar;
 
@@ -53,6 +52,14 @@ impl SplitPolicy {
         max_pieces: 1,
         min_piece: u64::MAX,
     };
+
+    /// How many equal ranges to cut `length` into for `workers` workers:
+    /// never more than the piece limit, never ranges under the minimum.
+    pub fn ways(&self, length: u64, workers: usize) -> usize {
+        let by_size = length / self.min_piece.max(1);
+        let ways = workers.min(self.max_pieces).max(1) as u64;
+        ways.min(by_size).max(1) as usize
+    }
 
     pub fn allows(&self, length: u64) -> bool {
         self.max_pieces > 1 && length >= self.min_piece.saturating_mul(2)
@@ -188,8 +195,7 @@ impl Transfers {
         part: PathBuf,
         ways: usize,
     ) -> Arc<Piece> {
-        let ways = ways.clamp(1, self.policy.max_pieces.max(1)) as u64;
-        let ways = ways.min(length / self.policy.min_piece.max(1)).max(1);
+        let ways = self.policy.ways(length, ways) as u64;
         let file = Arc::new(SharedFile {
             url: url.to_string(),
             validator,
@@ -202,7 +208,8 @@ impl Transfers {
             active: Mutex::new(ways as usize),
             all_done: Condvar::new(),
         });
-        let bounds = |i: u64| i * length / ways;
+        // u128: a length near u64::MAX from a hostile server must not overflow.
+        let bounds = |i: u64| (u128::from(i) * u128::from(length) / u128::from(ways)) as u64;
         let pieces: Vec<Arc<Piece>> = (0..ways)
             .map(|i| {
                 Arc::new(Piece {
@@ -296,6 +303,8 @@ impl Transfers {
             piece.file.fail(error);
         }
         piece.file.piece_finished();
+        // Room for one more piece: wake an idle worker to look.
+        let _ = self.offer_tx.try_send(());
     }
 }
 
@@ -318,22 +327,28 @@ impl Fetcher<'_> {
         let length = response.body().content_length().unwrap_or_default();
         file.set_len(length)
             .map_err(|e| FetchError::local("allocate", part, e))?;
-        let ways = (sharing.spare_workers)() + 1;
+        let policy = sharing.transfers.policy();
+        let ways = policy.ways(length, (sharing.spare_workers)() + 1);
+        // Ranges go where the redirects led, so they are not redirected anew.
+        let url = response.get_uri().to_string();
         let first =
             sharing
                 .transfers
-                .share(&job.url, validator, length, file, part.to_path_buf(), ways);
-        (sharing.call_for_help)();
+                .share(&url, validator, length, file, part.to_path_buf(), ways);
+        (sharing.call_for_help)(ways - 1);
+        let shared = first.file().clone();
         let (start, end) = first.bounds();
         bar.start_piece(&job.path, start, end);
-        let mut body = response.into_body().into_reader();
-        let mut result = self.pump(&first, &mut body, bar);
-        drop(body);
-        if result.as_ref().is_err_and(FetchError::is_transient) && !self.cancel_requested() {
-            result = self.fetch_piece(&first, bar);
+        {
+            let mut closing = Closing::new(sharing.transfers, first);
+            let mut body = response.into_body().into_reader();
+            let mut result = self.pump(&closing.piece, &mut body, bar);
+            drop(body);
+            if result.as_ref().is_err_and(FetchError::is_transient) && !self.cancel_requested() {
+                result = self.fetch_piece(&closing.piece, bar);
+            }
+            closing.result = Some(result);
         }
-        sharing.transfers.close(&first, result);
-        let shared = first.file().clone();
         while let Some(piece) = sharing.transfers.take_offer_from(&shared) {
             self.run_piece(piece, bar, sharing.transfers);
         }
@@ -354,13 +369,17 @@ impl Fetcher<'_> {
     pub fn run_piece(&mut self, piece: Arc<Piece>, bar: &WorkerBar, transfers: &Transfers) {
         let (start, end) = piece.bounds();
         bar.start_piece(&piece.file.part, start, end);
-        let result = self.fetch_piece(&piece, bar);
-        transfers.close(&piece, result);
+        let mut closing = Closing::new(transfers, piece);
+        closing.result = Some(self.fetch_piece(&closing.piece, bar));
     }
 
     fn fetch_piece(&mut self, piece: &Piece, bar: &WorkerBar) -> Result<(), FetchError> {
         let mut failures = 0;
         loop {
+            // The file already failed: its error is recorded, and more requests would be wasted.
+            if piece.file.failed.load(Ordering::SeqCst) {
+                return Ok(());
+            }
             let error = match self
                 .request_range(piece)
                 .and_then(|mut body| self.pump(piece, &mut body, bar))
@@ -372,10 +391,10 @@ impl Fetcher<'_> {
                 return Err(FetchError::Cancelled);
             }
             failures += 1;
-            if !error.is_transient()
-                || failures > self.retries()
-                || piece.file.failed.load(Ordering::SeqCst)
-            {
+            // Another version of the file is not fixed by asking again for a range:
+            // the whole download starts over instead (see `with_retries`).
+            let changed = matches!(error, FetchError::Changed(_));
+            if changed || !error.is_transient() || failures > self.retries() {
                 return Err(error);
             }
             self.back_off(failures, &error);
@@ -396,10 +415,7 @@ impl Fetcher<'_> {
             .map_err(FetchError::Network)?;
         let status = response.status().as_u16();
         if !response.status().is_success() {
-            return Err(FetchError::Status {
-                status,
-                retry_after: None,
-            });
+            return Err(status_error(&response));
         }
         let range = ContentRange::from_headers(response.headers());
         let expected = ContentRange {
@@ -413,13 +429,15 @@ impl Fetcher<'_> {
                 "asked for bytes {next}-{} of {}, got HTTP {status} with {}",
                 end - 1,
                 file.length,
-                range.map_or("no usable Content-Range".into(), |r| format!("{r:?}"))
+                range.map_or("no usable Content-Range".into(), |r| r.to_string())
             )));
         }
         Ok(Box::new(response.into_body().into_reader()))
     }
 
-    /// Streams a piece's bytes into place until its (possibly shrinking) range is done.
+    /// Streams a piece's bytes into place until its (possibly shrinking)
+    /// range is done. Bytes that arrived before a failure are written too, so
+    /// a retry asks only for the rest.
     fn pump(
         &mut self,
         piece: &Piece,
@@ -433,14 +451,7 @@ impl Fetcher<'_> {
             if want == 0 || file.failed.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            let got = self.fill(body, want)?;
-            if got == 0 {
-                let (next, end) = piece.bounds();
-                return Err(FetchError::Truncated {
-                    received: next,
-                    expected: end,
-                });
-            }
+            let (got, ended) = self.fill_buffer_to(body, want);
             let (offset, allowed) = piece.claim(got as u64);
             let now_ends = piece.bounds().1;
             if now_ends != end {
@@ -457,24 +468,43 @@ impl Fetcher<'_> {
             if allowed < got as u64 {
                 return Ok(());
             }
+            if ended? && piece.remaining() > 0 {
+                let (next, end) = piece.bounds();
+                return Err(FetchError::Truncated {
+                    received: next,
+                    expected: end,
+                });
+            }
         }
     }
+}
 
-    /// Reads until `want` bytes are in the buffer or the body ends.
-    fn fill(&mut self, body: &mut impl Read, want: usize) -> Result<usize, FetchError> {
-        let mut filled = 0;
-        while filled < want {
-            if self.cancel_requested() {
-                return Err(FetchError::Cancelled);
-            }
-            match body.read(&mut self.buffer_mut()[filled..want]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(FetchError::Network(http::from_body_error(e))),
-            }
+/// Closes a piece when dropped, even if the worker panicked on the way, so the
+/// owner waiting for the file's last piece is never left waiting forever.
+struct Closing<'t> {
+    transfers: &'t Transfers,
+    piece: Arc<Piece>,
+    result: Option<Result<(), FetchError>>,
+}
+
+impl<'t> Closing<'t> {
+    fn new(transfers: &'t Transfers, piece: Arc<Piece>) -> Self {
+        Closing {
+            transfers,
+            piece,
+            result: None,
         }
-        Ok(filled)
+    }
+}
+
+impl Drop for Closing<'_> {
+    fn drop(&mut self) {
+        let result = self.result.take().unwrap_or_else(|| {
+            Err(FetchError::Local(
+                "a worker stopped in the middle of a range".into(),
+            ))
+        });
+        self.transfers.close(&self.piece, result);
     }
 }
 

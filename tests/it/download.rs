@@ -394,6 +394,33 @@ fn compare_measures_a_sequential_run_and_cleans_up() {
 }
 
 #[test]
+fn compare_times_only_what_was_downloaded() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let urls: Vec<String> = (0..3)
+        .map(|i| server.url(&format!("/again/{i}.bin?size=10")))
+        .collect();
+    tget(dir.path())
+        .args(["--compare", "-d", "new/dir"])
+        .args(&urls)
+        .assert()
+        .success();
+    assert_eq!(server.hits("/again/0.bin"), 2);
+    tget(dir.path())
+        .args(["--compare", "-d", "new/dir"])
+        .args(&urls)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("nothing to time"))
+        .stderr(predicate::str::contains("Measured comparison").not());
+    assert_eq!(
+        server.hits("/again/0.bin"),
+        2,
+        "present files are not fetched for the comparison"
+    );
+}
+
+#[test]
 fn eight_threads_beat_one_on_a_latency_bound_batch() {
     let server = Server::start().unwrap();
     let urls: Vec<String> = (0..24)

@@ -169,3 +169,79 @@ fn a_shared_file_is_checked_against_its_sha256() {
         "no file under the final name, no .part"
     );
 }
+
+#[test]
+fn a_stale_sidecar_never_makes_a_shared_part_resumable() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let size = 4 * MIB;
+    // Every range request fails at first, so the job is retried after sharing started.
+    let url = server.url(&format!(
+        "/stale/big.bin?size={size}&rate={}&fail_ranges=4",
+        4 * MIB
+    ));
+    let etag = ureq::get(&url).call().unwrap().headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let planted = tget::part::Meta {
+        url: url.clone(),
+        etag: Some(etag),
+        length: Some(size),
+        ..Default::default()
+    };
+    tget::part::PartFiles::of(&dir.path().join("big.bin"))
+        .write_meta(&planted)
+        .unwrap();
+    tget(dir.path())
+        .args([
+            "-t",
+            "2",
+            "--split-min",
+            "1MiB",
+            "--retry-delay",
+            "10ms",
+            &url,
+        ])
+        .assert()
+        .success();
+    assert_served(&dir.path().join("big.bin"), "/stale/big.bin", size);
+    assert_eq!(listing(dir.path()), ["big.bin"]);
+}
+
+#[test]
+fn ranges_that_come_back_wrong_fall_back_to_one_stream() {
+    for fault in ["ignore_range=1", "bad_range=1"] {
+        let server = Server::start().unwrap();
+        let dir = tempdir();
+        let url = server.url(&format!("/wrong/big.bin?size={}&{fault}", 4 * MIB));
+        let output = tget(dir.path())
+            .args(["--json", "-t", "4", "--retry-delay", "10ms", &url])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{fault}: {}", stderr(&output));
+        assert_served(&dir.path().join("big.bin"), "/wrong/big.bin", 4 * MIB);
+        let job = &json_lines(&output)[0];
+        assert_eq!(
+            job["attempts"], 2,
+            "{fault}: one shared attempt, then one stream"
+        );
+    }
+}
+
+#[test]
+fn a_shared_file_starts_no_more_workers_than_it_has_ranges() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let url = server.url(&format!("/two/big.bin?size={}", 2 * MIB));
+    let output = tget(dir.path())
+        .args(["--json", "-t", "64", &url])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        json_lines(&output).pop().unwrap()["workers_started"],
+        2,
+        "2 MiB is two 1 MiB ranges"
+    );
+}
