@@ -294,10 +294,7 @@ impl FirstErrors {
         if let Some(error) = &report.outcome.error
             && self.0.insert(report.url.clone())
         {
-            progress.println(&format!(
-                "tget: {}: {} ({})",
-                report.url, error, report.origin
-            ));
+            progress.println(&crate::report::error_line(report, error));
         }
     }
 }

@@ -755,14 +755,26 @@ fn link_exclusive(from: &Path, to: &Path) -> io::Result<()> {
             let _ = fs::remove_file(from);
             Ok(())
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(e) if !hard_links_unsupported(&e) => Err(e),
         Err(_) => {
             // No hard links on this filesystem: claim the name with an empty
             // file (O_EXCL), then move the complete part over it.
             OpenOptions::new().write(true).create_new(true).open(to)?;
-            fs::rename(from, to)
+            fs::rename(from, to).inspect_err(|_| {
+                // Never leave the empty placeholder under a final name.
+                let _ = fs::remove_file(to);
+            })
         }
     }
+}
+
+/// The errors of `link` on filesystems that have no hard links (FAT, some
+/// network mounts); anything else is a real failure to report.
+fn hard_links_unsupported(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EPERM | libc::EOPNOTSUPP | libc::EXDEV | libc::EMLINK)
+    )
 }
 
 fn verify_digest(expected: [u8; 32], actual: [u8; 32]) -> Result<(), FetchError> {

@@ -249,12 +249,6 @@ impl WorkerBar {
         self.bar.set_position(offset);
     }
 
-    /// A retried transfer starts again from zero; its bytes leave the total.
-    pub fn rewind(&self) {
-        self.bytes.fetch_sub(self.bar.position(), Ordering::Relaxed);
-        self.bar.set_position(0);
-    }
-
     /// The bytes received since the last call: the worker's own share.
     pub fn take_counted(&self) -> u64 {
         self.counted.swap(0, Ordering::Relaxed)

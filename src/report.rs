@@ -115,7 +115,7 @@ impl<W: Write> Reporter<W> {
 
 /// `tget: URL: reason after N attempts (list.txt:3)`, safe to print: the URL,
 /// the reason and the list name may hold anything, escape sequences included.
-fn error_line(report: &JobReport, error: &str) -> String {
+pub fn error_line(report: &JobReport, error: &str) -> String {
     let attempts = match report.outcome.attempts {
         0 | 1 => String::new(),
         n => format!(" after {n} attempts"),
