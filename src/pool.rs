@@ -11,8 +11,8 @@
 //! range of it nobody has started, or the second half of the largest range
 //! under way (see `segment`), so one huge file never keeps the pool idle.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, Scope};
 use std::time::{Duration, Instant};
 
@@ -32,9 +32,9 @@ use crate::segment::{SplitPolicy, Transfers};
 /// A job ready to run, or a list line that could not become one.
 pub type Planned = Result<Job, InputError>;
 
-/// How long an idle worker waits before looking again for a range to help
-/// with, once no more jobs can come.
-const TAIL_POLL: Duration = Duration::from_millis(25);
+/// How often an idle worker with no more jobs to come looks at the cancel
+/// flag; the normal end of a run wakes it at once (see `Shared::settle`).
+const TAIL_POLL: Duration = Duration::from_millis(50);
 /// How often a full queue is checked for a stop request.
 const QUEUE_POLL: Duration = Duration::from_millis(50);
 
@@ -120,6 +120,24 @@ struct Shared<'a> {
     busy: AtomicUsize,
     /// Worker threads the OS actually started.
     alive: AtomicUsize,
+    /// Every job is queued (or the input stopped).
+    input_done: AtomicBool,
+    /// Dropped when the last job is done: disconnecting wakes every idle
+    /// worker at once, so the pool ends without anyone polling.
+    finished_tx: Mutex<Option<Sender<()>>>,
+    finished: Receiver<()>,
+}
+
+impl Shared<'_> {
+    /// Ends the run for idle workers once no job is queued, running or to come.
+    fn settle(&self) {
+        if self.input_done.load(Ordering::SeqCst) && self.in_flight.load(Ordering::SeqCst) == 0 {
+            self.finished_tx
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+        }
+    }
 }
 
 /// A worker's ends of the result channels; cloned for every thread it starts.
@@ -142,6 +160,7 @@ impl Pool<'_> {
         let (job_tx, job_rx) = bounded::<Job>(2 * self.threads);
         let (report_tx, report_rx) = unbounded();
         let (stats_tx, stats_rx) = unbounded();
+        let (finished_tx, finished) = bounded::<()>(0);
         let shared = Shared {
             pool: self,
             progress,
@@ -151,6 +170,9 @@ impl Pool<'_> {
             in_flight: AtomicUsize::new(0),
             busy: AtomicUsize::new(0),
             alive: AtomicUsize::new(0),
+            input_done: AtomicBool::new(false),
+            finished_tx: Mutex::new(Some(finished_tx)),
+            finished,
         };
         let outbox = Outbox {
             reports: report_tx,
@@ -214,6 +236,8 @@ fn feed<'scope>(
             }
         }
     }
+    shared.input_done.store(true, Ordering::SeqCst);
+    shared.settle();
 }
 
 /// Waits for room in the queue, but not past a stop: workers that stop
@@ -349,8 +373,11 @@ impl Worker<'_> {
             if shared.in_flight.load(Ordering::SeqCst) == 0 {
                 return Next::Stop;
             }
-            let _ = shared.transfers.offers().recv_timeout(TAIL_POLL);
-            return Next::Wait;
+            return select! {
+                recv(shared.finished) -> _ => Next::Stop,
+                recv(shared.transfers.offers()) -> _ => Next::Wait,
+                default(TAIL_POLL) => Next::Wait,
+            };
         }
         select! {
             recv(shared.jobs) -> job => match job {
@@ -372,6 +399,7 @@ impl Worker<'_> {
             .reports
             .send(JobReport::new(job, outcome, &self.stats.name));
         self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.shared.settle();
     }
 
     fn help(&mut self) {
