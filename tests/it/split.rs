@@ -245,3 +245,23 @@ fn a_shared_file_starts_no_more_workers_than_it_has_ranges() {
         "2 MiB is two 1 MiB ranges"
     );
 }
+
+#[test]
+fn an_interrupted_shared_file_stops_at_once_and_leaves_nothing() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    // Four ranges of 2 MiB at 1 MiB/s each: two seconds of work if nothing stops it.
+    let url = server.url(&format!("/int/big.bin?size={}&rate={}", 8 * MIB, MIB));
+    let child = spawn_tget(dir.path(), &["-t".into(), "4".into(), url]);
+    let part = dir.path().join("big.bin.part");
+    // The part is allocated to its full length when the file is shared.
+    wait_until(
+        std::time::Duration::from_secs(10),
+        "the shared part",
+        || std::fs::metadata(&part).is_ok_and(|m| m.len() == 8 * MIB),
+    );
+    send_signal(&child, libc::SIGINT);
+    let output = wait_for_exit(child, std::time::Duration::from_secs(5));
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
+}
