@@ -233,14 +233,6 @@ impl<'a> Fetcher<'a> {
         self.cancel.aborted()
     }
 
-    pub(crate) fn retries(&self) -> u32 {
-        self.config.http.retries
-    }
-
-    pub(crate) fn back_off(&self, failures: u32, error: &FetchError) {
-        self.pause(backoff(failures, error, self.config.http.retry_delay));
-    }
-
     pub(crate) fn buffer_mut(&mut self) -> &mut [u8] {
         &mut self.buffer
     }
@@ -297,12 +289,8 @@ impl<'a> Fetcher<'a> {
                 Ok(saved) => return Ok(saved),
                 Err(error) => error,
             };
-            // A shut-down agent looks like a dropped connection: ask the flag first.
-            if self.cancel.aborted() {
-                return Err(FetchError::Cancelled);
-            }
             // The part is gone, so the next request cannot end in another restart.
-            if matches!(error, FetchError::Restart) {
+            if matches!(error, FetchError::Restart) && !self.cancel.aborted() {
                 continue;
             }
             // Ranges of this file came back wrong: one plain stream will do.
@@ -310,11 +298,22 @@ impl<'a> Fetcher<'a> {
                 self.share_this_job = false;
             }
             failures += 1;
-            if !error.is_transient() || failures > self.config.http.retries {
-                return Err(error);
-            }
-            self.pause(backoff(failures, &error, self.config.http.retry_delay));
+            self.wait_to_retry(error, failures)?;
         }
+    }
+
+    /// The one retry policy of jobs and ranges: gives the error back when it
+    /// is final, else waits out the backoff. A shut-down agent looks like a
+    /// dropped connection, so the cancel flag is asked first.
+    pub(crate) fn wait_to_retry(&self, error: FetchError, failures: u32) -> Result<(), FetchError> {
+        if self.cancel.aborted() {
+            return Err(FetchError::Cancelled);
+        }
+        if !error.is_transient() || failures > self.config.http.retries {
+            return Err(error);
+        }
+        self.pause(backoff(failures, &error, self.config.http.retry_delay));
+        Ok(())
     }
 
     /// Sleeps in short steps so a Ctrl-C is not kept waiting behind a backoff.

@@ -387,17 +387,13 @@ impl Fetcher<'_> {
                 Ok(()) => return Ok(()),
                 Err(error) => error,
             };
-            if self.cancel_requested() {
-                return Err(FetchError::Cancelled);
-            }
-            failures += 1;
             // Another version of the file is not fixed by asking again for a range:
             // the whole download starts over instead (see `with_retries`).
-            let changed = matches!(error, FetchError::Changed(_));
-            if changed || !error.is_transient() || failures > self.retries() {
+            if matches!(error, FetchError::Changed(_)) && !self.cancel_requested() {
                 return Err(error);
             }
-            self.back_off(failures, &error);
+            failures += 1;
+            self.wait_to_retry(error, failures)?;
         }
     }
 
