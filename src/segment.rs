@@ -16,6 +16,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use ureq::http::header;
@@ -26,6 +27,13 @@ use ureq::{Body, ResponseExt};
 use crate::fetch::{FetchError, Fetcher, Job, Sharing, status_error};
 use crate::part::ContentRange;
 use crate::progress::WorkerBar;
+
+/// A range is cut for an idle worker only if it would take longer than this
+/// at its own pace: a new request (connect, slow start) costs time too, and a
+/// fast transfer near its end gains nothing from company.
+const MIN_TAIL: Duration = Duration::from_millis(200);
+/// How long a range must have run before its pace is trusted.
+const PACE_WINDOW: Duration = Duration::from_millis(100);
 
 /// When a file is worth sharing and how far it may be cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +128,33 @@ impl SharedFile {
 struct Span {
     next: u64,
     end: u64,
+    /// When the first bytes were claimed, and where: the range's own pace.
+    since: Option<(Instant, u64)>,
+}
+
+impl Span {
+    fn new(next: u64, end: u64) -> Span {
+        Span {
+            next,
+            end,
+            since: None,
+        }
+    }
+
+    /// Whether cutting this range can still pay for a new request: it would
+    /// take at least `MIN_TAIL` more at its own pace. A range too young to
+    /// have a pace counts as worth it.
+    fn worth_cutting(&self) -> bool {
+        let Some((since, from)) = self.since else {
+            return true;
+        };
+        let elapsed = since.elapsed();
+        if elapsed < PACE_WINDOW || self.next == from {
+            return true;
+        }
+        let pace = (self.next - from) as f64 / elapsed.as_secs_f64();
+        (self.end - self.next) as f64 / pace > MIN_TAIL.as_secs_f64()
+    }
 }
 
 /// One byte range of a shared file, downloaded by one worker.
@@ -140,6 +175,9 @@ impl Piece {
     /// another worker took the tail of this range meanwhile.
     fn claim(&self, n: u64) -> (u64, u64) {
         let mut span = self.span.lock().expect("poisoned");
+        if span.since.is_none() {
+            span.since = Some((Instant::now(), span.next));
+        }
         let allowed = n.min(span.end - span.next);
         let offset = span.next;
         span.next += allowed;
@@ -214,10 +252,7 @@ impl Transfers {
             .map(|i| {
                 Arc::new(Piece {
                     file: file.clone(),
-                    span: Mutex::new(Span {
-                        next: bounds(i),
-                        end: bounds(i + 1),
-                    }),
+                    span: Mutex::new(Span::new(bounds(i), bounds(i + 1))),
                     taken: AtomicBool::new(i == 0),
                 })
             })
@@ -236,6 +271,7 @@ impl Transfers {
         piece.taken.load(Ordering::SeqCst)
             && !piece.file.failed.load(Ordering::SeqCst)
             && piece.remaining() >= self.policy.min_piece.saturating_mul(2)
+            && piece.span.lock().expect("poisoned").worth_cutting()
             && *piece.file.active.lock().expect("poisoned") < self.policy.max_pieces
     }
 
@@ -276,10 +312,7 @@ impl Transfers {
         let tail = {
             let mut span = victim.span.lock().expect("poisoned");
             let middle = span.next + (span.end - span.next) / 2;
-            let tail = Span {
-                next: middle,
-                end: span.end,
-            };
+            let tail = Span::new(middle, span.end);
             span.end = middle;
             tail
         };
@@ -565,6 +598,26 @@ mod tests {
             Some(FetchError::Cancelled)
         ));
         assert!(!transfers.has_offer());
+    }
+
+    #[test]
+    fn only_ranges_with_time_left_at_their_pace_are_worth_cutting() {
+        let a_second_ago = Instant::now().checked_sub(Duration::from_secs(1)).unwrap();
+        let young = Span::new(0, 1000);
+        assert!(young.worth_cutting(), "no pace yet");
+        // 1000 bytes in a second: 100 more take 0.1 s, 9000 more take 9 s (the bar is 0.2 s).
+        let nearly_done = Span {
+            next: 1000,
+            end: 1100,
+            since: Some((a_second_ago, 0)),
+        };
+        let far_from_done = Span {
+            next: 1000,
+            end: 10_000,
+            since: Some((a_second_ago, 0)),
+        };
+        assert!(!nearly_done.worth_cutting());
+        assert!(far_from_done.worth_cutting());
     }
 
     #[test]
