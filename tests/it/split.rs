@@ -4,13 +4,6 @@ use crate::support::*;
 
 const MIB: u64 = 1 << 20;
 
-fn header<'a>(request: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    request
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
 #[test]
 fn a_big_file_is_shared_by_idle_workers_and_arrives_byte_exact() {
     let server = Server::start().unwrap();
