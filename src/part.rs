@@ -19,7 +19,7 @@
 //! never resumed.
 //!
 //! Neither file is ever opened through a symlink: they are created with
-//! `O_CREAT|O_EXCL` after removing whatever was there (a symlink is removed,
+//! `O_CREAT|O_EXCL`, removing whatever was there first (a symlink is removed,
 //! not followed), and reopened for resuming with `O_NOFOLLOW`.
 
 use std::fs::{self, File, OpenOptions};
@@ -95,7 +95,6 @@ impl PartFiles {
     }
 
     pub fn write_meta(&self, meta: &Meta) -> io::Result<()> {
-        remove_if_present(&self.meta)?;
         let mut file = create_exclusive(&self.meta)?;
         file.write_all(meta.to_text().as_bytes())
     }
@@ -122,12 +121,19 @@ fn remove_if_present(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Removes what is there (a symlink itself, never its target), then creates
-/// the file with `O_EXCL`, which refuses to follow or reuse anything that
-/// appeared in between.
+/// Creates the file with `O_EXCL`, which never follows or reuses anything
+/// at the path. Whatever is already there (a symlink itself, never its
+/// target) is removed and the create tried once more; trying first saves a
+/// failing `unlink` per file in the usual case, where nothing is there.
 fn create_exclusive(path: &Path) -> io::Result<File> {
-    remove_if_present(path)?;
-    no_follow(OpenOptions::new().write(true).create_new(true)).open(path)
+    let create = || no_follow(OpenOptions::new().write(true).create_new(true)).open(path);
+    match create() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            remove_if_present(path)?;
+            create()
+        }
+        created => created,
+    }
 }
 
 /// `O_NOFOLLOW`: a symlink planted at the path fails the open instead of
