@@ -65,6 +65,8 @@ pub struct Outcome {
     pub bytes: u64,
     pub http_status: Option<u16>,
     pub elapsed: Duration,
+    /// The part of `elapsed` spent waiting for response headers.
+    pub waiting: Duration,
     /// Requests made, retries included.
     pub attempts: u32,
     pub error: Option<String>,
@@ -90,6 +92,7 @@ impl Default for Outcome {
             bytes: 0,
             http_status: None,
             elapsed: Duration::ZERO,
+            waiting: Duration::ZERO,
             attempts: 0,
             error: None,
             saved_as: None,
@@ -172,6 +175,9 @@ pub struct Fetcher<'a> {
     made_dir: Option<PathBuf>,
     /// Off for the rest of a job once its ranges proved unreliable.
     share_this_job: bool,
+    /// Time from sending a request to its response headers, since last taken:
+    /// the waiting that threads exist to overlap.
+    waiting: Duration,
 }
 
 /// How a worker offers a big transfer to the rest of the pool.
@@ -201,6 +207,7 @@ impl<'a> Fetcher<'a> {
             part_is_ours: false,
             made_dir: None,
             share_this_job: true,
+            waiting: Duration::ZERO,
         }
     }
 
@@ -227,6 +234,22 @@ impl<'a> Fetcher<'a> {
             request = request.header(name, value);
         }
         request
+    }
+
+    /// Sends a request, counting the wait for its response as waiting.
+    pub(crate) fn send(
+        &mut self,
+        request: ureq::RequestBuilder<ureq::typestate::WithoutBody>,
+    ) -> Result<Response<ureq::Body>, FetchError> {
+        let sent = Instant::now();
+        let response = request.call();
+        self.waiting += sent.elapsed();
+        response.map_err(FetchError::Network)
+    }
+
+    /// The waiting counted since the last call.
+    pub fn take_waiting(&mut self) -> Duration {
+        std::mem::take(&mut self.waiting)
     }
 
     pub(crate) fn cancel_requested(&self) -> bool {
@@ -258,6 +281,7 @@ impl<'a> Fetcher<'a> {
             }
         }
         outcome.elapsed = started.elapsed();
+        outcome.waiting = self.take_waiting();
         outcome
     }
 
@@ -353,7 +377,7 @@ impl<'a> Fetcher<'a> {
     }
 
     fn request(
-        &self,
+        &mut self,
         url: &str,
         resume: Option<&ResumePoint>,
     ) -> Result<Response<ureq::Body>, FetchError> {
@@ -364,7 +388,7 @@ impl<'a> Fetcher<'a> {
                 request = request.header(header::IF_RANGE, validator);
             }
         }
-        request.call().map_err(FetchError::Network)
+        self.send(request)
     }
 
     /// A whole file: whatever the part held is replaced from byte zero.

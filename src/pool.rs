@@ -69,6 +69,8 @@ pub struct WorkerStats {
     pub bytes: u64,
     /// Time spent running jobs or pieces of them.
     pub busy: Duration,
+    /// The part of `busy` spent waiting for response headers.
+    pub waiting: Duration,
     /// Time spent waiting for work.
     pub idle: Duration,
 }
@@ -392,6 +394,7 @@ impl Worker<'_> {
         let started = Instant::now();
         let outcome = self.fetcher.run(&job, &self.bar);
         self.stats.busy += started.elapsed();
+        self.stats.waiting += outcome.waiting;
         self.stats.bytes += self.bar.take_counted();
         self.stats.record(&outcome);
         let _ = self
@@ -410,6 +413,7 @@ impl Worker<'_> {
         self.fetcher
             .run_piece(piece, &self.bar, &self.shared.transfers);
         self.stats.busy += started.elapsed();
+        self.stats.waiting += self.fetcher.take_waiting();
         self.stats.bytes += self.bar.take_counted();
     }
 }

@@ -144,6 +144,7 @@ fn job_json(report: &JobReport) -> serde_json::Value {
         "bytes": outcome.bytes,
         "http_status": outcome.http_status,
         "elapsed_ms": ms(outcome.elapsed),
+        "waiting_ms": ms(outcome.waiting),
         "attempts": outcome.attempts,
         "worker": report.worker,
         "source": report.origin.to_string(),
@@ -158,6 +159,7 @@ struct WorkerJson<'a> {
     failed: u64,
     bytes: u64,
     busy_ms: f64,
+    waiting_ms: f64,
     idle_ms: f64,
 }
 
@@ -174,6 +176,7 @@ fn summary_json(summary: &Summary) -> serde_json::Value {
             failed: w.failed,
             bytes: w.bytes,
             busy_ms: ms(w.busy),
+            waiting_ms: ms(w.waiting),
             idle_ms: ms(w.idle),
         })
         .collect();
@@ -216,6 +219,7 @@ pub fn human_summary(summary: &Summary) -> String {
     if !summary.pool.workers.is_empty() {
         text.push('\n');
         text.push_str(&worker_table(&summary.pool.workers));
+        text.push_str(&waiting_share(&summary.pool.workers));
     }
     text.push('\n');
     match &summary.comparison {
@@ -234,23 +238,40 @@ pub fn human_summary(summary: &Summary) -> String {
     text
 }
 
-/// One row per worker from its own local stats: who did what, and how long
-/// each one sat waiting for work.
+/// One row per worker from its own local stats: who did what, how much of
+/// that was waiting for servers to answer, and how long each one sat
+/// waiting for work.
 fn worker_table(workers: &[WorkerStats]) -> String {
     let mut text = format!(
-        "{:<9} {:>6} {:>6} {:>11} {:>10} {:>10}\n",
-        "worker", "files", "failed", "bytes", "busy", "idle"
+        "{:<9} {:>6} {:>6} {:>11} {:>10} {:>10} {:>10}\n",
+        "worker", "files", "failed", "bytes", "busy", "waiting", "idle"
     );
     for w in workers {
         text.push_str(&format!(
-            "{:<9} {:>6} {:>6} {:>11} {:>10} {:>10}\n",
+            "{:<9} {:>6} {:>6} {:>11} {:>10} {:>10} {:>10}\n",
             w.name,
             w.files,
             w.failed,
             HumanBytes(w.bytes).to_string(),
             timing::seconds(w.busy.as_secs_f64()),
+            timing::seconds(w.waiting.as_secs_f64()),
             timing::seconds(w.idle.as_secs_f64()),
         ));
     }
     text
+}
+
+/// The IO-bound lesson in one line: how much of the workers' busy time went
+/// to waiting for a response to start, which is what threads overlap.
+fn waiting_share(workers: &[WorkerStats]) -> String {
+    let busy: Duration = workers.iter().map(|w| w.busy).sum();
+    let waiting: Duration = workers.iter().map(|w| w.waiting).sum();
+    if busy.is_zero() {
+        return String::new();
+    }
+    format!(
+        "Waiting for responses took {:.0}% of the workers' busy time \
+         (threads overlap waiting; moving bytes is bounded by the link and the disk).\n",
+        100.0 * waiting.as_secs_f64() / busy.as_secs_f64()
+    )
 }

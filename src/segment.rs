@@ -436,12 +436,11 @@ impl Fetcher<'_> {
         if next >= end {
             return Ok(Box::new(io::empty()));
         }
-        let response = self
+        let request = self
             .get(&file.url)
             .header(header::RANGE, format!("bytes={next}-{}", end - 1))
-            .header(header::IF_RANGE, file.validator.as_str())
-            .call()
-            .map_err(FetchError::Network)?;
+            .header(header::IF_RANGE, file.validator.as_str());
+        let response = self.send(request)?;
         let status = response.status().as_u16();
         if !response.status().is_success() {
             return Err(status_error(&response));

@@ -234,6 +234,30 @@ fn workers_are_named_threads_and_their_stats_add_up() {
 }
 
 #[test]
+fn waiting_for_a_response_is_told_apart_from_moving_its_bytes() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let output = tget(dir.path())
+        .args(["--json", "-t", "1"])
+        .arg(server.url("/wait/slow-answer.bin?size=1000&latency=150"))
+        .arg(server.url("/wait/slow-body.bin?size=300000&rate=1000000"))
+        .output()
+        .unwrap();
+    let lines = json_lines(&output);
+    let waiting = |needle| {
+        let job = json_job(&lines, needle);
+        let waiting = job["waiting_ms"].as_f64().unwrap();
+        assert!(waiting <= job["elapsed_ms"].as_f64().unwrap(), "{job}");
+        waiting / job["elapsed_ms"].as_f64().unwrap()
+    };
+    assert!(waiting("slow-answer") > 0.9, "the latency is all waiting");
+    assert!(waiting("slow-body") < 0.5, "a slow body is not waiting");
+    let worker = &lines.last().unwrap()["workers"][0];
+    let (waiting, busy) = (worker["waiting_ms"].as_f64(), worker["busy_ms"].as_f64());
+    assert!(waiting >= Some(150.0) && waiting <= busy, "{worker}");
+}
+
+#[test]
 fn the_human_summary_has_workers_and_the_sequential_estimate() {
     let server = Server::start().unwrap();
     let dir = tempdir();
@@ -247,6 +271,8 @@ fn the_human_summary_has_workers_and_the_sequential_estimate() {
         .success()
         .stderr(predicate::str::contains("4 ok, 0 skipped, 0 failed"))
         .stderr(predicate::str::contains("tget-w01"))
+        .stderr(predicate::str::contains("waiting"))
+        .stderr(predicate::str::contains("Waiting for responses took"))
         .stderr(predicate::str::contains(
             "Sequential estimate (sum of per-file times, not measured)",
         ))
