@@ -37,6 +37,10 @@ pub type Planned = Result<Job, InputError>;
 const TAIL_POLL: Duration = Duration::from_millis(50);
 /// How often a full queue is checked for a stop request.
 const QUEUE_POLL: Duration = Duration::from_millis(50);
+/// Jobs planned ahead of the workers. Enough that the input thread, once it
+/// has filled the queue, is not woken again for every job taken (a few
+/// hundred bytes each, so memory stays flat however long the list).
+const QUEUED_JOBS: usize = 1024;
 
 /// What happened to one job, sent back to the reporting thread.
 #[derive(Debug, Clone)]
@@ -159,7 +163,7 @@ impl Pool<'_> {
         mut on_report: impl FnMut(JobReport),
     ) -> PoolRun {
         let started = Instant::now();
-        let (job_tx, job_rx) = bounded::<Job>(2 * self.threads);
+        let (job_tx, job_rx) = bounded::<Job>(QUEUED_JOBS.max(2 * self.threads));
         let (report_tx, report_rx) = unbounded();
         let (stats_tx, stats_rx) = unbounded();
         let (finished_tx, finished) = bounded::<()>(0);
