@@ -37,9 +37,9 @@ pub type Planned = Result<Job, InputError>;
 const TAIL_POLL: Duration = Duration::from_millis(50);
 /// How often a full queue is checked for a stop request.
 const QUEUE_POLL: Duration = Duration::from_millis(50);
-/// Jobs planned ahead of the workers. Enough that the input thread, once it
-/// has filled the queue, is not woken again for every job taken (a few
-/// hundred bytes each, so memory stays flat however long the list).
+/// List lines planned ahead of the workers. Enough that the input thread,
+/// once it has filled the queue, is not woken again for every job taken (a
+/// job is about a hundred bytes, so memory stays flat however long the list).
 const QUEUED_JOBS: usize = 1024;
 
 /// What happened to one job, sent back to the reporting thread.
@@ -73,7 +73,7 @@ pub struct WorkerStats {
     pub bytes: u64,
     /// Time spent running jobs or pieces of them.
     pub busy: Duration,
-    /// The part of `busy` spent waiting for response headers.
+    /// The part of `busy` spent waiting for servers (see `Outcome::waiting`).
     pub waiting: Duration,
     /// Time spent waiting for work.
     pub idle: Duration,
@@ -117,10 +117,12 @@ pub fn worker_name(index: usize) -> String {
 struct Shared<'a> {
     pool: &'a Pool<'a>,
     progress: &'a Progress,
-    jobs: Receiver<Job>,
+    /// Planned lines in list order: bad lines wait their turn like jobs, so
+    /// one is reported only when a worker reaches it (never after a stop).
+    jobs: Receiver<Planned>,
     transfers: Transfers,
     started: AtomicUsize,
-    /// Jobs taken from the queue and not yet reported.
+    /// Planned lines queued or running, and not yet reported.
     in_flight: AtomicUsize,
     /// Workers running a job or a piece of one.
     busy: AtomicUsize,
@@ -163,7 +165,7 @@ impl Pool<'_> {
         mut on_report: impl FnMut(JobReport),
     ) -> PoolRun {
         let started = Instant::now();
-        let (job_tx, job_rx) = bounded::<Job>(QUEUED_JOBS.max(2 * self.threads));
+        let (job_tx, job_rx) = bounded::<Planned>(QUEUED_JOBS.max(2 * self.threads));
         let (report_tx, report_rx) = unbounded();
         let (stats_tx, stats_rx) = unbounded();
         let (finished_tx, finished) = bounded::<()>(0);
@@ -205,12 +207,13 @@ impl Pool<'_> {
     }
 }
 
-/// The input thread: queues jobs and starts a worker per job until the pool is full.
+/// The input thread: queues planned lines and starts a worker per job until
+/// the pool is full (a bad line needs only some worker to report it).
 fn feed<'scope>(
     scope: &'scope Scope<'scope, '_>,
     shared: &'scope Shared<'scope>,
     jobs: impl Iterator<Item = Planned>,
-    job_tx: Sender<Job>,
+    job_tx: Sender<Planned>,
     outbox: Outbox,
 ) {
     for planned in jobs {
@@ -218,41 +221,44 @@ fn feed<'scope>(
             break;
         }
         shared.progress.job_queued();
-        match planned {
-            Ok(job) => {
-                if let Err(error) = start_worker(scope, shared, &outbox)
-                    && shared.alive.load(Ordering::SeqCst) == 0
-                {
-                    let outcome = Outcome::failed(format!("cannot start a worker thread: {error}"));
-                    let _ = outbox
-                        .reports
-                        .send(JobReport::new(job, outcome, "tget-input"));
-                    continue;
-                }
-                // Counted before it is queued, so idle workers never see zero
-                // while a job is on its way to one of them.
-                shared.in_flight.fetch_add(1, Ordering::SeqCst);
-                if !queue(&job_tx, job, shared.pool.cancel) {
-                    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
-                    break;
-                }
-            }
-            Err(error) => {
-                let _ = outbox.reports.send(invalid_line(error));
-            }
+        let needs_worker = planned.is_ok() || shared.started.load(Ordering::SeqCst) == 0;
+        if needs_worker
+            && let Err(error) = start_worker(scope, shared, &outbox)
+            && shared.alive.load(Ordering::SeqCst) == 0
+        {
+            let _ = outbox.reports.send(unstarted(planned, &error));
+            continue;
+        }
+        // Counted before it is queued, so idle workers never see zero
+        // while a job is on its way to one of them.
+        shared.in_flight.fetch_add(1, Ordering::SeqCst);
+        if !queue(&job_tx, planned, shared.pool.cancel) {
+            shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+            break;
         }
     }
     shared.input_done.store(true, Ordering::SeqCst);
     shared.settle();
 }
 
+/// The report for a line no worker could be started for.
+fn unstarted(planned: Planned, error: &std::io::Error) -> JobReport {
+    match planned {
+        Ok(job) => {
+            let outcome = Outcome::failed(format!("cannot start a worker thread: {error}"));
+            JobReport::new(job, outcome, "tget-input")
+        }
+        Err(bad_line) => invalid_line(bad_line),
+    }
+}
+
 /// Waits for room in the queue, but not past a stop: workers that stop
 /// taking jobs would otherwise leave the input thread blocked for good.
-fn queue(job_tx: &Sender<Job>, mut job: Job, cancel: &Cancel) -> bool {
+fn queue(job_tx: &Sender<Planned>, mut planned: Planned, cancel: &Cancel) -> bool {
     loop {
-        match job_tx.send_timeout(job, QUEUE_POLL) {
+        match job_tx.send_timeout(planned, QUEUE_POLL) {
             Ok(()) => return true,
-            Err(SendTimeoutError::Timeout(back)) if !cancel.draining() => job = back,
+            Err(SendTimeoutError::Timeout(back)) if !cancel.draining() => planned = back,
             Err(_) => return false,
         }
     }
@@ -343,6 +349,10 @@ impl Worker<'_> {
                     self.run_job(job);
                     self.shared.busy.fetch_sub(1, Ordering::SeqCst);
                 }
+                Next::BadLine(error) => {
+                    self.pass_on(invalid_line(error));
+                    continue;
+                }
                 Next::Help => {
                     self.stats.idle += waiting_since.elapsed();
                     self.shared.busy.fetch_add(1, Ordering::SeqCst);
@@ -366,7 +376,7 @@ impl Worker<'_> {
         let shared = self.shared;
         if !*no_more_jobs {
             match shared.jobs.try_recv() {
-                Ok(job) => return Next::Job(job),
+                Ok(planned) => return Next::from(planned),
                 Err(TryRecvError::Disconnected) => *no_more_jobs = true,
                 Err(TryRecvError::Empty) => {}
             }
@@ -386,8 +396,8 @@ impl Worker<'_> {
             };
         }
         select! {
-            recv(shared.jobs) -> job => match job {
-                Ok(job) => Next::Job(job),
+            recv(shared.jobs) -> planned => match planned {
+                Ok(planned) => Next::from(planned),
                 Err(_) => { *no_more_jobs = true; Next::Wait }
             },
             recv(shared.transfers.offers()) -> _ => Next::Wait,
@@ -401,10 +411,13 @@ impl Worker<'_> {
         self.stats.waiting += outcome.waiting;
         self.stats.bytes += self.bar.take_counted();
         self.stats.record(&outcome);
-        let _ = self
-            .outbox
-            .reports
-            .send(JobReport::new(job, outcome, &self.stats.name));
+        let report = JobReport::new(job, outcome, &self.stats.name);
+        self.pass_on(report);
+    }
+
+    /// Sends a line's report; the run may end with it.
+    fn pass_on(&self, report: JobReport) {
+        let _ = self.outbox.reports.send(report);
         self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.shared.settle();
     }
@@ -424,9 +437,19 @@ impl Worker<'_> {
 
 enum Next {
     Job(Job),
+    BadLine(InputError),
     Help,
     Wait,
     Stop,
+}
+
+impl From<Planned> for Next {
+    fn from(planned: Planned) -> Next {
+        match planned {
+            Ok(job) => Next::Job(job),
+            Err(bad_line) => Next::BadLine(bad_line),
+        }
+    }
 }
 
 fn invalid_line(error: InputError) -> JobReport {

@@ -141,6 +141,12 @@ fn existing_files_are_skipped_unless_overwrite() {
         0,
         "a skipped file costs no request"
     );
+    tget(dir.path())
+        .arg(&url)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("0 ok, 1 skipped"))
+        .stderr(predicate::str::contains("Waiting for servers").not());
 
     tget(dir.path())
         .arg(&url)
@@ -272,7 +278,7 @@ fn the_human_summary_has_workers_and_the_sequential_estimate() {
         .stderr(predicate::str::contains("4 ok, 0 skipped, 0 failed"))
         .stderr(predicate::str::contains("tget-w01"))
         .stderr(predicate::str::contains("waiting"))
-        .stderr(predicate::str::contains("Waiting for responses took"))
+        .stderr(predicate::str::contains("Waiting for servers took"))
         .stderr(predicate::str::contains(
             "Sequential estimate (sum of per-file times, not measured)",
         ))
@@ -489,5 +495,32 @@ fn a_closed_stdout_ends_quietly() {
     assert!(
         !text.contains("panicked") && !text.contains("Broken pipe"),
         "{text}"
+    );
+}
+
+#[test]
+fn a_closed_stdout_never_reports_lines_it_did_not_reach() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let mut list: Vec<String> = (0..10)
+        .map(|i| server.url(&format!("/ahead/{i}.bin?size=10&latency=50")))
+        .collect();
+    list.push("ftp://127.0.0.1/never-reached.bin".into());
+    fs::write(dir.path().join("list.txt"), list.join("\n")).unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tget"))
+        .current_dir(dir.path())
+        .args(["-t", "2", "-i", "list.txt"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(!text.contains("never-reached"), "{text}");
+    assert!(
+        server.hits("/ahead/9.bin") == 0,
+        "no job starts after stdout closed"
     );
 }
