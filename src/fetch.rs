@@ -65,7 +65,8 @@ pub struct Outcome {
     pub bytes: u64,
     pub http_status: Option<u16>,
     pub elapsed: Duration,
-    /// The part of `elapsed` spent waiting for response headers.
+    /// The part of `elapsed` spent waiting for servers: for response headers,
+    /// and in pauses before a retry.
     pub waiting: Duration,
     /// Requests made, retries included.
     pub attempts: u32,
@@ -175,8 +176,8 @@ pub struct Fetcher<'a> {
     made_dir: Option<PathBuf>,
     /// Off for the rest of a job once its ranges proved unreliable.
     share_this_job: bool,
-    /// Time from sending a request to its response headers, since last taken:
-    /// the waiting that threads exist to overlap.
+    /// Time blocked on servers since last taken: from sending a request to its
+    /// response headers, and pauses before a retry. Threads exist to overlap it.
     waiting: Duration,
 }
 
@@ -329,7 +330,11 @@ impl<'a> Fetcher<'a> {
     /// The one retry policy of jobs and ranges: gives the error back when it
     /// is final, else waits out the backoff. A shut-down agent looks like a
     /// dropped connection, so the cancel flag is asked first.
-    pub(crate) fn wait_to_retry(&self, error: FetchError, failures: u32) -> Result<(), FetchError> {
+    pub(crate) fn wait_to_retry(
+        &mut self,
+        error: FetchError,
+        failures: u32,
+    ) -> Result<(), FetchError> {
         if self.cancel.aborted() {
             return Err(FetchError::Cancelled);
         }
@@ -341,8 +346,10 @@ impl<'a> Fetcher<'a> {
     }
 
     /// Sleeps in short steps so a Ctrl-C is not kept waiting behind a backoff.
-    pub(crate) fn pause(&self, wait: Duration) {
-        let deadline = Instant::now() + wait;
+    /// A pause waits for a server to recover, so it counts as waiting.
+    fn pause(&mut self, wait: Duration) {
+        let started = Instant::now();
+        let deadline = started + wait;
         while !self.cancel.aborted() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -350,6 +357,7 @@ impl<'a> Fetcher<'a> {
             }
             thread::sleep(left.min(Duration::from_millis(50)));
         }
+        self.waiting += started.elapsed();
     }
 
     fn attempt(

@@ -262,16 +262,17 @@ fn worker_table(workers: &[WorkerStats]) -> String {
 }
 
 /// The IO-bound lesson in one line: how much of the workers' busy time went
-/// to waiting for a response to start, which is what threads overlap.
+/// to waiting for servers, which is what threads overlap. Said only when a
+/// request was made (a run of skipped files waited for nothing).
 fn waiting_share(workers: &[WorkerStats]) -> String {
     let busy: Duration = workers.iter().map(|w| w.busy).sum();
     let waiting: Duration = workers.iter().map(|w| w.waiting).sum();
-    if busy.is_zero() {
+    if waiting.is_zero() || busy.is_zero() {
         return String::new();
     }
     format!(
-        "Waiting for responses took {:.0}% of the workers' busy time \
-         (threads overlap waiting; moving bytes is bounded by the link and the disk).\n",
+        "Waiting for servers took {:.0}% of the workers' busy time; \
+         that waiting is what threads overlap.\n",
         100.0 * waiting.as_secs_f64() / busy.as_secs_f64()
     )
 }

@@ -138,7 +138,12 @@ fn retry_after_is_honoured() {
         &[&server.url("/ra/x.bin?size=10&fail=1&retry_after=1")],
     );
     assert_eq!(code, Some(0));
-    assert_eq!(attempts(json_job(&lines, "x.bin")), 2);
+    let job = json_job(&lines, "x.bin");
+    assert_eq!(attempts(job), 2);
+    assert!(
+        job["waiting_ms"].as_f64().unwrap() >= 1000.0,
+        "the pause before a retry is waiting for the server: {job}"
+    );
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "Retry-After: 1 waited only {:?} (--retry-delay is 10ms)",
