@@ -19,8 +19,9 @@
 //! never resumed.
 //!
 //! Neither file is ever opened through a symlink: they are created with
-//! `O_CREAT|O_EXCL`, removing whatever was there first (a symlink is removed,
-//! not followed), and reopened for resuming with `O_NOFOLLOW`.
+//! `O_CREAT|O_EXCL`, and if something is already at the path it is removed
+//! (a symlink itself, never its target) and the create tried once more; they
+//! are reopened for resuming with `O_NOFOLLOW`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
