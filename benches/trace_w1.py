@@ -34,9 +34,8 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
-FILES, SIZE, DELAY_MS, THREADS = 200, 65536, 50, 16
+FILES, SIZE, DELAY_MS = 200, 65536, 50
 
 
 def traced_server(peers_dir):
@@ -45,7 +44,7 @@ def traced_server(peers_dir):
     import latency_server as ls
 
     log = []
-    lock = threading.Lock()
+    lock = threading.Condition()
     parse = ls.Handler.parse_request
     get = ls.Handler.do_GET
 
@@ -57,6 +56,7 @@ def traced_server(peers_dir):
         get(self)
         with lock:
             log.append((self.client_address[1], self.trace_start, time.monotonic()))
+            lock.notify_all()
 
     ls.Handler.parse_request = parse_request
     ls.Handler.do_GET = do_GET
@@ -79,6 +79,9 @@ def run_once(command, port, scratch, log, lock):
     subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
     exited = time.monotonic()
     with lock:
+        # The server logs a request after sending it, which can be after the
+        # client has read it and exited.
+        lock.wait_for(lambda: len(log) >= FILES, timeout=5)
         rows = list(log)
     if len(rows) != FILES:
         sys.exit(f"expected {FILES} requests, the server saw {len(rows)}")
@@ -113,12 +116,13 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     parser.add_argument("--peers", default=os.path.join(here, "..", "..", "shared", "bench"))
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=16, help="the -t of the command, for the ideal")
     parser.add_argument("command", nargs="+")
     args = parser.parse_args()
     server, log, lock = traced_server(os.path.abspath(args.peers))
     port = server.server_address[1]
     scratch = tempfile.mkdtemp(prefix="trace-w1-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
-    ideal = -(-FILES // THREADS) * DELAY_MS
+    ideal = -(-FILES // args.threads) * DELAY_MS
     print(f"w1: {FILES} x {SIZE} B, {DELAY_MS} ms each; ideal {ideal} ms; {' '.join(args.command)}")
     print("the connection that finished last:")
     print(f"{'wall ms':>8} {'x ideal':>8} {'conns':>5} | {'start':>6} {'rounds':>7} {'server':>7} {'client':>7} {'exit':>5} | server/request median")
@@ -130,11 +134,12 @@ def main():
             print(f"{b['wall']:8.1f} {b['wall'] / ideal:8.3f} {b['conns']:5d} | {b['start']:6.1f} "
                   f"{b['rounds']:4d}/{b['n']:<2d} {b['server']:7.1f} {b['client']:7.1f} {b['exit']:5.1f} | "
                   f"{b['server_median']:.2f} ms")
-        med = lambda k: statistics.median(r[k] for r in results)
-        print(f"median: wall {med('wall'):.1f} ms = {med('wall') / ideal:.3f} x ideal; "
-              f"on the last connection the server took {med('server'):.1f} ms beyond the latency, "
-              f"the client {med('start') + med('client') + med('exit'):.1f} ms (start {med('start'):.1f}, "
-              f"between requests {med('client'):.1f}, exit {med('exit'):.1f})")
+        # One whole run, so that its parts add up to its wall time.
+        m = sorted(results, key=lambda r: r["wall"])[len(results) // 2]
+        client = m["start"] + m["client"] + m["exit"]
+        print(f"median run: wall {m['wall']:.1f} ms = {m['wall'] / ideal:.3f} x ideal = "
+              f"{m['rounds']} ms of latency + {m['server']:.1f} ms in the server + {client:.1f} ms in the client "
+              f"(start {m['start']:.1f}, between requests {m['client']:.1f}, exit {m['exit']:.1f})")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         server.shutdown()
