@@ -72,7 +72,10 @@ fn download(
     mut also: impl FnMut(&JobReport),
 ) -> PoolRun {
     let progress = Progress::new(config.display);
-    if let Some(count) = input::count_jobs(&config.sources, config.shard) {
+    // Counting reads each list file an extra time: only a drawn bar needs it.
+    if progress.is_drawn()
+        && let Some(count) = input::count_jobs(&config.sources, config.shard)
+    {
         progress.expect_jobs(count);
     }
     let names = Arc::new(Mutex::new(Claims::default()));

@@ -73,7 +73,11 @@ impl Progress {
                 .with_style(total_style(bytes.clone()))
                 .with_prefix("total"),
         );
-        total.enable_steady_tick(Duration::from_millis(100));
+        let live = display.bars != Bars::Hidden;
+        if live {
+            // A thread that redraws the rate and ETA while no byte arrives.
+            total.enable_steady_tick(Duration::from_millis(100));
+        }
         let rows = console::Term::stderr()
             .size_checked()
             .map_or(24, |(rows, _)| rows as usize);
@@ -85,7 +89,7 @@ impl Progress {
             visible_workers: rows.saturating_sub(RESERVED_ROWS).max(1),
             hidden_workers: AtomicUsize::new(0),
             styles: Styles::new(),
-            live: display.bars != Bars::Hidden,
+            live,
             queued: AtomicU64::new(0),
         }
     }
@@ -116,6 +120,11 @@ impl Progress {
         };
         worker.idle();
         worker
+    }
+
+    /// Whether bars are drawn at all (a terminal, or `--progress always`).
+    pub fn is_drawn(&self) -> bool {
+        self.live
     }
 
     /// Sets the total ahead of time (a counted list); it still grows if
