@@ -1,6 +1,8 @@
 //! Downloading batches: content, inputs, names, stdout, timing.
 
+use std::ffi::OsStr;
 use std::fs;
+use std::path::Path;
 
 use predicates::prelude::*;
 
@@ -479,17 +481,9 @@ fn a_closed_stdout_ends_quietly() {
     let urls: Vec<String> = (0..20)
         .map(|i| server.url(&format!("/pipe/{i}.bin?size=10&latency=10")))
         .collect();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tget"))
-        .current_dir(dir.path())
-        .args(["-t", "2"])
-        .args(&urls)
-        .env("RUST_BACKTRACE", "1")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let output = child.wait_with_output().unwrap();
+    let mut args = vec!["-t".to_string(), "2".to_string()];
+    args.extend(urls);
+    let output = run_with_stdout_closed(dir.path(), &args);
     let text = stderr(&output);
     assert!(output.status.success(), "{text}");
     assert!(
@@ -507,20 +501,27 @@ fn a_closed_stdout_never_reports_lines_it_did_not_reach() {
         .collect();
     list.push("ftp://127.0.0.1/never-reached.bin".into());
     fs::write(dir.path().join("list.txt"), list.join("\n")).unwrap();
+    let output = run_with_stdout_closed(dir.path(), &["-t", "2", "-i", "list.txt"]);
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(!text.contains("never-reached"), "{text}");
+    assert_eq!(
+        server.hits("/ahead/9.bin"),
+        0,
+        "no job starts after stdout closed"
+    );
+}
+
+/// Runs tget with a reader that goes away at once, as `tget ... | head -0` would.
+fn run_with_stdout_closed(dir: &Path, args: &[impl AsRef<OsStr>]) -> std::process::Output {
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tget"))
-        .current_dir(dir.path())
-        .args(["-t", "2", "-i", "list.txt"])
+        .current_dir(dir)
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     drop(child.stdout.take());
-    let output = child.wait_with_output().unwrap();
-    let text = stderr(&output);
-    assert!(output.status.success(), "{text}");
-    assert!(!text.contains("never-reached"), "{text}");
-    assert!(
-        server.hits("/ahead/9.bin") == 0,
-        "no job starts after stdout closed"
-    );
+    child.wait_with_output().unwrap()
 }
