@@ -465,11 +465,9 @@ impl<'a> Fetcher<'a> {
         let Some(total) = total.filter(|_| meta.agrees_with(response.headers())) else {
             return restart(files);
         };
-        let mut file = files
-            .open_existing()
-            .map_err(|e| FetchError::local("open", &files.part, e))?;
         let mut hasher = job.sha256.map(|_| Sha256::new());
-        if self.read_part(&mut file, hasher.as_mut(), &files.part)? != offset {
+        let (mut file, length) = self.read_part(files, hasher.as_mut())?;
+        if length != offset {
             return restart(files);
         }
         let name = self.suggested_name(response.headers()).or(meta.name);
@@ -507,13 +505,9 @@ impl<'a> Fetcher<'a> {
         let name = self.suggested_name(response.headers()).or(meta.name);
         drop(response);
         let mut hasher = job.sha256.map(|_| Sha256::new());
-        if hasher.is_some() {
-            let mut file = files
-                .open_existing()
-                .map_err(|e| FetchError::local("open", &files.part, e))?;
-            if self.read_part(&mut file, hasher.as_mut(), &files.part)? != offset {
-                return restart(files);
-            }
+        // Without a checksum to compute, the part's length is already known.
+        if hasher.is_some() && self.read_part(files, hasher.as_mut())?.1 != offset {
+            return restart(files);
         }
         self.finish(job, files, hasher, offset, name)
     }
@@ -602,30 +596,31 @@ impl<'a> Fetcher<'a> {
     fn hash_part(&mut self, job: &Job, files: &PartFiles) -> Result<Option<Sha256>, FetchError> {
         let Some(_) = job.sha256 else { return Ok(None) };
         let mut hasher = Sha256::new();
-        let mut file = files
-            .open_existing()
-            .map_err(|e| FetchError::local("open", &files.part, e))?;
-        self.read_part(&mut file, Some(&mut hasher), &files.part)?;
+        self.read_part(files, Some(&mut hasher))?;
         Ok(Some(hasher))
     }
 
-    /// Reads the part from its start, hashing it if asked; returns its length.
+    /// Opens the existing part (for appending) and reads it from its start,
+    /// hashing it if asked; returns the file and its length.
     fn read_part(
         &mut self,
-        file: &mut File,
+        files: &PartFiles,
         hasher: Option<&mut Sha256>,
-        part: &Path,
-    ) -> Result<u64, FetchError> {
+    ) -> Result<(File, u64), FetchError> {
+        let part = &files.part;
+        let mut file = files
+            .open_existing()
+            .map_err(|e| FetchError::local("open", part, e))?;
         let Some(hasher) = hasher else {
             let length = file
                 .metadata()
                 .map_err(|e| FetchError::local("read", part, e))?;
-            return Ok(length.len());
+            return Ok((file, length.len()));
         };
         let mut length = 0;
         loop {
             let n = match file.read(&mut self.buffer) {
-                Ok(0) => return Ok(length),
+                Ok(0) => return Ok((file, length)),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(FetchError::local("read", part, e)),
