@@ -7,11 +7,12 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Parser;
-use tget::bench::{self, Batch};
-use tget::cancel::Cancel;
+use testserver::Server;
+use tget::bench::batch::{self, Batch};
+use tget::bench::{self, plot, summary};
 use tget::cli::{Cli, Command};
 use tget::config::BenchConfig;
-use tget::server::Server;
+use tget::stop::Cancel;
 
 const THREADS: &str = "1,2,4,8,16,32,64";
 
@@ -20,9 +21,9 @@ fn main() -> Result<()> {
     let server = Server::start()?;
     let batch = Batch::synthetic(&server, config.synthetic)?;
     let results = bench::measure(&batch, &config, &Cancel::default())?;
-    print!("{}", bench::report(&results));
+    print!("{}", summary::report(&results));
     let chart = target_dir().join("bench-scaling.svg");
-    tget::plot::write_svg(&chart, &results.rows, &bench::title(&results.batch))?;
+    plot::write_svg(&chart, &results.rows, &batch::title(&results.batch))?;
     println!("\nChart: {}", chart.display());
     Ok(())
 }

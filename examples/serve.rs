@@ -2,7 +2,7 @@
 //! `cargo run --example serve` then `tget 'http://127.0.0.1:PORT/a.bin?size=1048576&latency=50'`.
 
 fn main() -> std::io::Result<()> {
-    let server = tget::server::Server::start()?;
+    let server = testserver::Server::start()?;
     println!("{}", server.url("/"));
     loop {
         std::thread::park();

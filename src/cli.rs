@@ -1,18 +1,11 @@
 //! The command line as clap sees it. Nothing here is used past `config`:
-//! `Config::from_cli` turns these raw values into checked, plain data.
+//! `Config::from_args` turns these raw values into checked, plain data.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
-
-pub const EXIT_CODES: &str = "\
-Exit codes:
-  0    every job succeeded or was skipped (file already present)
-  1    at least one job failed (the others were still downloaded)
-  2    usage or input error (bad flag, unreadable list file, bad header)
-  130  interrupted (Ctrl-C / SIGTERM)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,7 +15,7 @@ Exit codes:
     long_about = "Download batches of URLs on a fixed pool of named OS worker threads, \
                   with one progress bar per worker and a timing report that compares the \
                   threaded run against a sequential baseline.",
-    after_help = EXIT_CODES,
+    after_help = crate::exit::HELP,
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
@@ -89,6 +82,18 @@ pub struct NetArgs {
     pub retry_delay: Duration,
 }
 
+/// How one big file is shared among workers; shared by downloads and benchmarks.
+#[derive(Debug, Args)]
+pub struct SplitArgs {
+    /// Let at most N workers share one big file by range requests [default: --threads; 1 turns it off]
+    #[arg(long, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    pub split: Option<usize>,
+
+    /// Never cut a shared file into pieces smaller than this (so files under twice it are never shared)
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_piece_size)]
+    pub split_min: u64,
+}
+
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
     #[command(flatten)]
@@ -116,13 +121,8 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "HEX")]
     pub sha256: Option<String>,
 
-    /// Let at most N workers share one big file by range requests [default: --threads; 1 turns it off]
-    #[arg(long, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024))]
-    pub split: Option<usize>,
-
-    /// Never cut a shared file into pieces smaller than this (so files under twice it are never shared)
-    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_piece_size)]
-    pub split_min: u64,
+    #[command(flatten)]
+    pub split: SplitArgs,
 
     /// Name files after the server's Content-Disposition (sanitised) instead of the URL
     #[arg(long)]
@@ -203,6 +203,9 @@ pub struct BenchArgs {
     /// Print nothing on stderr but errors
     #[arg(short, long)]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub split: SplitArgs,
 
     #[command(flatten)]
     pub net: NetArgs,

@@ -7,9 +7,101 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use ureq::http::{HeaderName, HeaderValue};
 
-use crate::cli::{BenchArgs, DownloadArgs, InputArgs, NetArgs, ProgressMode};
-use crate::input::{self, Shard, Source};
-use crate::segment::SplitPolicy;
+use crate::cli::{BenchArgs, DownloadArgs, InputArgs, NetArgs, ProgressMode, SplitArgs};
+
+/// A named source of URLs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Arguments(Vec<String>),
+    File(PathBuf),
+    Stdin,
+}
+
+/// Keeps the jobs whose URL hash lands in `index` of `count` shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    pub fn parse(text: &str) -> Result<Shard> {
+        let parsed = text.split_once('/').and_then(|(index, count)| {
+            Some(Shard {
+                index: index.trim().parse().ok()?,
+                count: count.trim().parse().ok()?,
+            })
+        });
+        match parsed {
+            Some(shard) if shard.count > 0 && shard.index < shard.count => Ok(shard),
+            _ => bail!("--shard `{text}`: expected INDEX/COUNT with 0 <= INDEX < COUNT, e.g. 0/4"),
+        }
+    }
+
+    pub fn keeps(&self, url: &str) -> bool {
+        stable_hash(url.as_bytes()) % self.count == self.index
+    }
+}
+
+/// FNV-1a: fixed forever, so every machine of a sharded run agrees on the split.
+fn stable_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// `--split` and `--split-min` as given, before a thread count is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SplitLimits {
+    /// `None`: every worker of the pool may join.
+    pub max_pieces: Option<usize>,
+    pub min_piece: u64,
+}
+
+impl From<&SplitArgs> for SplitLimits {
+    fn from(args: &SplitArgs) -> SplitLimits {
+        SplitLimits {
+            max_pieces: args.split,
+            min_piece: args.split_min,
+        }
+    }
+}
+
+/// When a file is worth sharing among workers and how far it may be cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SplitPolicy {
+    /// Most workers on one file at once; 1 turns splitting off.
+    pub max_pieces: usize,
+    /// No piece is cut smaller than this, so a file is shared only from twice this size.
+    pub min_piece: u64,
+}
+
+impl SplitPolicy {
+    pub const OFF: SplitPolicy = SplitPolicy {
+        max_pieces: 1,
+        min_piece: u64::MAX,
+    };
+
+    /// `--split` and `--split-min` for a pool of `threads` workers.
+    pub fn for_threads(split: SplitLimits, threads: usize) -> SplitPolicy {
+        SplitPolicy {
+            max_pieces: split.max_pieces.unwrap_or(threads),
+            min_piece: split.min_piece,
+        }
+    }
+
+    /// How many equal ranges to cut `length` into for `workers` workers:
+    /// never more than the piece limit, never ranges under the minimum.
+    pub fn ways(&self, length: u64, workers: usize) -> usize {
+        let by_size = length / self.min_piece.max(1);
+        let ways = workers.min(self.max_pieces).max(1) as u64;
+        ways.min(by_size).max(1) as usize
+    }
+
+    pub fn allows(&self, length: u64) -> bool {
+        self.max_pieces > 1 && length >= self.min_piece.saturating_mul(2)
+    }
+}
 
 /// How each request is made.
 #[derive(Debug, Clone)]
@@ -52,7 +144,6 @@ pub enum Output {
 /// What a worker needs to run a job.
 #[derive(Debug, Clone)]
 pub struct FetchConfig {
-    pub out_dir: PathBuf,
     pub overwrite: bool,
     pub resume: bool,
     pub content_disposition: bool,
@@ -65,6 +156,8 @@ pub struct Config {
     pub sources: Vec<Source>,
     pub shard: Option<Shard>,
     pub threads: usize,
+    /// Where files are saved (`-d`).
+    pub out_dir: PathBuf,
     pub fetch: FetchConfig,
     /// Applies to the single URL given (checked here).
     pub sha256: Option<[u8; 32]>,
@@ -96,6 +189,8 @@ pub struct BenchConfig {
     pub json: bool,
     pub plot: Option<PathBuf>,
     pub display: Display,
+    /// Each run shares big files among its own thread count by default.
+    pub split: SplitLimits,
     pub http: HttpConfig,
 }
 
@@ -110,23 +205,18 @@ impl Config {
                     "--sha256 needs exactly one URL argument; give checksums in a list with sha256=HEX"
                 )
             }
-            Some(hex) => {
-                Some(input::parse_sha256(hex).map_err(|e| anyhow::anyhow!("--sha256: {e}"))?)
-            }
+            Some(hex) => Some(parse_sha256(hex).map_err(|e| anyhow::anyhow!("--sha256: {e}"))?),
         };
         Ok(Config {
             shard: shard(&args.input)?,
             sources,
             threads: args.threads,
+            out_dir: args.dir,
             fetch: FetchConfig {
-                out_dir: args.dir,
                 overwrite: args.overwrite,
                 resume: args.resume,
                 content_disposition: args.content_disposition,
-                split: SplitPolicy {
-                    max_pieces: args.split.unwrap_or(args.threads),
-                    min_piece: args.split_min,
-                },
+                split: SplitPolicy::for_threads((&args.split).into(), args.threads),
                 http: HttpConfig::from_args(&args.net)?,
             },
             sha256,
@@ -166,8 +256,21 @@ impl BenchConfig {
             json: args.json,
             plot: args.plot,
             display: display(args.progress, args.quiet),
+            split: (&args.split).into(),
             http: HttpConfig::from_args(&args.net)?,
         })
+    }
+
+    /// What each run of `threads` workers fetches with: always afresh, and
+    /// big files shared as in a plain download.
+    pub fn fetch(&self, threads: usize) -> FetchConfig {
+        FetchConfig {
+            overwrite: true,
+            resume: false,
+            content_disposition: false,
+            split: SplitPolicy::for_threads(self.split, threads),
+            http: self.http.clone(),
+        }
     }
 }
 
@@ -209,6 +312,19 @@ pub fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue)> {
         format!("header `{text}`: the value has characters HTTP does not allow")
     })?;
     Ok((name, value))
+}
+
+/// 64 hexadecimal digits, as `--sha256` and a list's `sha256=` give them.
+pub fn parse_sha256(hex: &str) -> Result<[u8; 32], String> {
+    let bad = || format!("sha256 `{hex}` must be 64 hexadecimal digits");
+    if hex.len() != 64 || !hex.is_ascii() {
+        return Err(bad());
+    }
+    let mut digest = [0u8; 32];
+    for (i, byte) in digest.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(digest)
 }
 
 fn shard(input: &InputArgs) -> Result<Option<Shard>> {
@@ -264,6 +380,28 @@ mod tests {
         );
         assert!(
             format!("{:#}", parse_header("X: a\u{7}b").unwrap_err()).contains("does not allow")
+        );
+    }
+
+    #[test]
+    fn shard_syntax() {
+        assert_eq!(Shard::parse("2/5").unwrap(), Shard { index: 2, count: 5 });
+        assert!(Shard::parse("5/5").is_err());
+        assert!(Shard::parse("0/0").is_err());
+        assert!(Shard::parse("a/b").is_err());
+    }
+
+    #[test]
+    fn shards_are_disjoint_and_cover_everything() {
+        let urls: Vec<String> = (0..500).map(|i| format!("http://h/{i}")).collect();
+        let shards: Vec<Shard> = (0..4).map(|index| Shard { index, count: 4 }).collect();
+        for url in &urls {
+            assert_eq!(shards.iter().filter(|s| s.keeps(url)).count(), 1, "{url}");
+        }
+        assert!(
+            shards
+                .iter()
+                .all(|s| urls.iter().filter(|u| s.keeps(u)).count() > 80)
         );
     }
 }

@@ -6,25 +6,36 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use ureq::http::Uri;
+
+use crate::config::{Shard, Source, parse_sha256};
 
 /// Where a job came from, for messages: `urls.txt:3` or `argument 2`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    pub source: Arc<str>,
-    pub line: usize,
+pub enum Origin {
+    /// The Nth URL argument (1-based).
+    Argument(usize),
+    /// A line (1-based) of a list file, or of `<stdin>`.
+    Line { list: Arc<str>, line: usize },
+}
+
+impl Origin {
+    pub fn line(&self) -> usize {
+        match self {
+            Origin::Argument(line) | Origin::Line { line, .. } => *line,
+        }
+    }
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.source.as_ref() == "argument" {
-            write!(f, "argument {}", self.line)
-        } else {
-            write!(f, "{}:{}", self.source, self.line)
+        match self {
+            Origin::Argument(n) => write!(f, "argument {n}"),
+            Origin::Line { list, line } => write!(f, "{list}:{line}"),
         }
     }
 }
@@ -53,47 +64,6 @@ impl fmt::Display for InputError {
 }
 
 pub type Item = Result<Request, InputError>;
-
-/// A named source of URLs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    Arguments(Vec<String>),
-    File(PathBuf),
-    Stdin,
-}
-
-/// Keeps the jobs whose URL hash lands in `index` of `count` shards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u64,
-    pub count: u64,
-}
-
-impl Shard {
-    pub fn parse(text: &str) -> Result<Shard> {
-        let parsed = text.split_once('/').and_then(|(index, count)| {
-            Some(Shard {
-                index: index.trim().parse().ok()?,
-                count: count.trim().parse().ok()?,
-            })
-        });
-        match parsed {
-            Some(shard) if shard.count > 0 && shard.index < shard.count => Ok(shard),
-            _ => bail!("--shard `{text}`: expected INDEX/COUNT with 0 <= INDEX < COUNT, e.g. 0/4"),
-        }
-    }
-
-    pub fn keeps(&self, url: &str) -> bool {
-        stable_hash(url.as_bytes()) % self.count == self.index
-    }
-}
-
-/// FNV-1a: fixed forever, so every machine of a sharded run agrees on the split.
-fn stable_hash(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
 
 /// Opens every source up front (so a missing file is a usage error before any
 /// download starts) and then yields requests lazily, in order.
@@ -154,12 +124,8 @@ pub fn count_jobs(sources: &[Source], shard: Option<Shard>) -> Option<u64> {
 }
 
 fn arguments(urls: Vec<String>) -> impl Iterator<Item = Item> {
-    let source: Arc<str> = Arc::from("argument");
     urls.into_iter().enumerate().map(move |(i, url)| {
-        let origin = Origin {
-            source: source.clone(),
-            line: i + 1,
-        };
+        let origin = Origin::Argument(i + 1);
         match check_url(&url) {
             Ok(()) => Ok(Request {
                 url,
@@ -181,7 +147,7 @@ pub fn lines<R: BufRead + Send>(
     reader: R,
     name: &Path,
 ) -> impl Iterator<Item = Item> + Send + use<R> {
-    let source: Arc<str> = Arc::from(name.display().to_string());
+    let list: Arc<str> = Arc::from(name.display().to_string());
     let mut failed = false;
     // Bytes, decoded leniently: one line that is not UTF-8 is one bad line
     // (or a harmless comment), not the end of the list.
@@ -199,8 +165,8 @@ pub fn lines<R: BufRead + Send>(
             if failed {
                 return None;
             }
-            let origin = Origin {
-                source: source.clone(),
+            let origin = Origin::Line {
+                list: list.clone(),
                 line: i + 1,
             };
             Some(match line {
@@ -294,18 +260,6 @@ pub fn check_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub fn parse_sha256(hex: &str) -> Result<[u8; 32], String> {
-    let bad = || format!("sha256 `{hex}` must be 64 hexadecimal digits");
-    if hex.len() != 64 || !hex.is_ascii() {
-        return Err(bad());
-    }
-    let mut digest = [0u8; 32];
-    for (i, byte) in digest.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
-    }
-    Ok(digest)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,20 +332,6 @@ mod tests {
     }
 
     #[test]
-    fn shards_are_disjoint_and_cover_everything() {
-        let urls: Vec<String> = (0..500).map(|i| format!("http://h/{i}")).collect();
-        let shards: Vec<Shard> = (0..4).map(|index| Shard { index, count: 4 }).collect();
-        for url in &urls {
-            assert_eq!(shards.iter().filter(|s| s.keeps(url)).count(), 1, "{url}");
-        }
-        assert!(
-            shards
-                .iter()
-                .all(|s| urls.iter().filter(|u| s.keeps(u)).count() > 80)
-        );
-    }
-
-    #[test]
     fn jobs_are_counted_ahead_unless_stdin() {
         let dir = tempfile::tempdir().unwrap();
         let list = dir.path().join("l.txt");
@@ -415,18 +355,10 @@ mod tests {
         assert_eq!(items.len(), 3);
         let line_of = |item: &Item| {
             item.as_ref()
-                .map_or_else(|e| e.origin.line, |r| r.origin.line)
+                .map_or_else(|e| e.origin.line(), |r| r.origin.line())
         };
         assert_eq!(items.iter().map(line_of).collect::<Vec<_>>(), [1, 3, 4]);
         assert_eq!(items[2].as_ref().unwrap().url, "http://h/2");
-    }
-
-    #[test]
-    fn shard_syntax() {
-        assert_eq!(Shard::parse("2/5").unwrap(), Shard { index: 2, count: 5 });
-        assert!(Shard::parse("5/5").is_err());
-        assert!(Shard::parse("0/0").is_err());
-        assert!(Shard::parse("a/b").is_err());
     }
 
     mod properties {

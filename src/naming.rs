@@ -1,6 +1,8 @@
 //! Safe file names: from a URL (or a server's suggestion) to one plain name
 //! inside the output directory, and distinct names for jobs that collide.
 
+pub mod content_disposition;
+
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 

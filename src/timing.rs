@@ -1,10 +1,31 @@
 //! Wall-clock measurements at several thread counts and what they mean:
 //! speedup over the sequential run, parallel efficiency, throughput. Shared by
-//! `tget --compare` and `tget bench`, so both report the same way.
+//! `tget --compare` and `tget bench`, so both measure and report the same way.
 
 use std::time::Duration;
 
 use serde::Serialize;
+
+use crate::engine::activity::Board;
+use crate::engine::job::{JobReport, Planned, Totals};
+use crate::engine::pool::{Pool, PoolRun};
+
+/// Runs planned jobs on `pool` and times them, counting results instead of
+/// listing them: the one measurement that `--compare` and `tget bench`
+/// share, so their numbers mean the same thing.
+pub fn timed_batch(
+    pool: &Pool,
+    jobs: impl Iterator<Item = Planned> + Send,
+    board: &Board,
+    mut on_report: impl FnMut(&JobReport),
+) -> Run {
+    let mut totals = Totals::default();
+    let pool_run = pool.run(jobs, board, |report| {
+        totals.add(&report);
+        on_report(&report);
+    });
+    Run::of(&pool_run, &totals)
+}
 
 /// One timed run of a whole batch.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -13,6 +34,18 @@ pub struct Run {
     pub ok: u64,
     pub failed: u64,
     pub bytes: u64,
+}
+
+impl Run {
+    /// A pool's run as a timing: skipped files count as done.
+    pub fn of(pool_run: &PoolRun, totals: &Totals) -> Run {
+        Run {
+            wall: pool_run.wall,
+            ok: totals.ok + totals.skipped,
+            failed: totals.failed,
+            bytes: totals.bytes,
+        }
+    }
 }
 
 /// Every run at one thread count.

@@ -8,5 +8,6 @@ mod cli;
 mod download;
 mod errors;
 mod faults;
+mod layout;
 mod scale;
 mod split;

@@ -134,7 +134,7 @@ fn a_shared_file_is_checked_against_its_sha256() {
     let url = server.url(&format!("{path}?size={size}&rate={}", 4 * MIB));
     let good = {
         use sha2::Digest;
-        tget::fetch::hex(&sha2::Sha256::digest(body(path, size)))
+        tget::engine::fetch::hex(&sha2::Sha256::digest(body(path, size)))
     };
     let dir = tempdir();
     tget(dir.path())
@@ -177,13 +177,13 @@ fn a_stale_sidecar_never_makes_a_shared_part_resumable() {
         .to_str()
         .unwrap()
         .to_string();
-    let planted = tget::part::Meta {
+    let planted = tget::engine::part::Meta {
         url: url.clone(),
         etag: Some(etag),
         length: Some(size),
         ..Default::default()
     };
-    tget::part::PartFiles::of(&dir.path().join("big.bin"))
+    tget::engine::part::PartFiles::of(&dir.path().join("big.bin"))
         .write_meta(&planted)
         .unwrap();
     tget(dir.path())

@@ -14,19 +14,18 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, bounded};
-use ureq::http::header;
-
-use ureq::http::Response;
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use ureq::http::{Response, header};
 use ureq::{Body, ResponseExt};
 
-use crate::fetch::{FetchError, Fetcher, Job, Sharing, status_error};
-use crate::part::ContentRange;
-use crate::progress::WorkerBar;
+use crate::config::SplitPolicy;
+use crate::engine::job::FetchError;
+use crate::engine::transport::{ContentRange, Transport, status_error};
+use crate::naming::PART_SUFFIX;
 
 /// A range is cut for an idle worker only if it would take longer than this
 /// at its own pace: a new request (connect, slow start) costs time too, and a
@@ -35,43 +34,79 @@ const MIN_TAIL: Duration = Duration::from_millis(200);
 /// How long a range must have run before its pace is trusted.
 const PACE_WINDOW: Duration = Duration::from_millis(100);
 
-/// When a file is worth sharing and how far it may be cut.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SplitPolicy {
-    /// Most workers on one file at once; 1 turns splitting off.
-    pub max_pieces: usize,
-    /// No piece is cut smaller than this, so a file is shared only from twice this size.
-    pub min_piece: u64,
+/// How many workers are free to help with a shared file, and the line on
+/// which to ask the pool for more. The pool keeps the counts; a shared
+/// download reads them and sends a number, so nothing here calls the pool.
+#[derive(Debug)]
+pub struct Crew {
+    threads: usize,
+    /// Workers running a job or a range.
+    busy: AtomicUsize,
+    /// Jobs queued for a worker: they will claim workers soon, so those are not spare.
+    queued: AtomicUsize,
+    calls: Sender<usize>,
 }
 
-impl SplitPolicy {
-    /// What `--split-min` defaults to.
-    pub const DEFAULT_MIN_PIECE: u64 = 1 << 20;
+impl Crew {
+    /// A crew of up to `threads`, and the pool's end of the line on which
+    /// shared downloads ask for that many more workers.
+    pub fn new(threads: usize) -> (Crew, Receiver<usize>) {
+        let (calls, answered) = unbounded();
+        let crew = Crew {
+            threads,
+            busy: AtomicUsize::new(0),
+            queued: AtomicUsize::new(0),
+            calls,
+        };
+        (crew, answered)
+    }
 
-    /// The default: every worker of the pool may help, down to 1 MiB ranges.
-    pub fn sharing_among(threads: usize) -> SplitPolicy {
-        SplitPolicy {
-            max_pieces: threads,
-            min_piece: Self::DEFAULT_MIN_PIECE,
+    /// Counts a worker as busy until the guard is dropped.
+    pub fn busy(&self) -> Busy<'_> {
+        self.busy.fetch_add(1, Ordering::SeqCst);
+        Busy(self)
+    }
+
+    pub fn job_queued(&self) {
+        self.queued.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn job_taken(&self) {
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Workers that are idle or not started yet, and not claimed by a queued job.
+    fn spare(&self) -> usize {
+        let claimed = self.busy.load(Ordering::SeqCst) + self.queued.load(Ordering::SeqCst);
+        self.threads.saturating_sub(claimed)
+    }
+
+    /// Asks the pool to start up to `helpers` more workers, as it has room.
+    fn call(&self, helpers: usize) {
+        if helpers > 0 {
+            let _ = self.calls.send(helpers);
         }
     }
+}
 
-    pub const OFF: SplitPolicy = SplitPolicy {
-        max_pieces: 1,
-        min_piece: u64::MAX,
-    };
+/// A worker counted as busy; see `Crew::busy`.
+pub struct Busy<'c>(&'c Crew);
 
-    /// How many equal ranges to cut `length` into for `workers` workers:
-    /// never more than the piece limit, never ranges under the minimum.
-    pub fn ways(&self, length: u64, workers: usize) -> usize {
-        let by_size = length / self.min_piece.max(1);
-        let ways = workers.min(self.max_pieces).max(1) as u64;
-        ways.min(by_size).max(1) as usize
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
     }
+}
 
-    pub fn allows(&self, length: u64) -> bool {
-        self.max_pieces > 1 && length >= self.min_piece.saturating_mul(2)
-    }
+/// A part file about to be shared, before it is cut into ranges.
+pub struct Opening {
+    /// Where the redirects led: ranges are asked of it directly.
+    pub url: String,
+    /// Sent as `If-Range`: a range from any other version of the file is refused.
+    pub validator: String,
+    pub length: u64,
+    pub file: File,
+    pub part: PathBuf,
 }
 
 /// The `.part` file several workers write into.
@@ -91,12 +126,8 @@ pub struct SharedFile {
 }
 
 impl SharedFile {
-    pub fn written(&self) -> u64 {
+    fn written(&self) -> u64 {
         self.written.load(Ordering::SeqCst)
-    }
-
-    pub fn part(&self) -> &PathBuf {
-        &self.part
     }
 
     fn fail(&self, error: FetchError) {
@@ -104,7 +135,7 @@ impl SharedFile {
         self.failure.lock().expect("poisoned").get_or_insert(error);
     }
 
-    pub fn take_failure(&self) -> Option<FetchError> {
+    fn take_failure(&self) -> Option<FetchError> {
         self.failure.lock().expect("poisoned").take()
     }
 
@@ -116,7 +147,7 @@ impl SharedFile {
         }
     }
 
-    pub fn wait_for_pieces(&self) {
+    fn wait_for_pieces(&self) {
         let mut active = self.active.lock().expect("poisoned");
         while *active > 0 {
             active = self.all_done.wait(active).expect("poisoned");
@@ -188,25 +219,23 @@ impl Piece {
         let span = self.span.lock().expect("poisoned");
         (span.next, span.end)
     }
-
-    pub fn file(&self) -> &Arc<SharedFile> {
-        &self.file
-    }
 }
 
 /// Every shared transfer of one pool run.
 pub struct Transfers {
     policy: SplitPolicy,
+    crew: Crew,
     open: Mutex<Vec<Arc<Piece>>>,
     offer_tx: Sender<()>,
     offer_rx: Receiver<()>,
 }
 
 impl Transfers {
-    pub fn new(policy: SplitPolicy) -> Transfers {
+    pub fn new(policy: SplitPolicy, crew: Crew) -> Transfers {
         let (offer_tx, offer_rx) = bounded(64);
         Transfers {
             policy,
+            crew,
             open: Mutex::new(Vec::new()),
             offer_tx,
             offer_rx,
@@ -217,29 +246,26 @@ impl Transfers {
         self.policy
     }
 
+    pub fn crew(&self) -> &Crew {
+        &self.crew
+    }
+
     /// Wakes idle workers when there may be a range to take.
     pub fn offers(&self) -> &Receiver<()> {
         &self.offer_rx
     }
 
-    /// Opens a file of `length` bytes for sharing, cut into `ways` equal
-    /// ranges: the caller streams the first, the others wait for idle workers.
-    pub fn share(
-        &self,
-        url: &str,
-        validator: String,
-        length: u64,
-        file: File,
-        part: PathBuf,
-        ways: usize,
-    ) -> Arc<Piece> {
-        let ways = self.policy.ways(length, ways) as u64;
+    /// Opens a file for sharing, cut into equal ranges for `workers`: the
+    /// caller streams the first, the others wait for idle workers.
+    pub fn share(&self, opening: Opening, workers: usize) -> Arc<Piece> {
+        let length = opening.length;
+        let ways = self.policy.ways(length, workers) as u64;
         let file = Arc::new(SharedFile {
-            url: url.to_string(),
-            validator,
+            url: opening.url,
+            validator: opening.validator,
             length,
-            file,
-            part,
+            file: opening.file,
+            part: opening.part,
             written: AtomicU64::new(0),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
@@ -341,56 +367,62 @@ impl Transfers {
     }
 }
 
-impl Fetcher<'_> {
-    /// Shares a big file: this worker streams the response it already has
-    /// while idle workers take ranges of it; then it helps with what is left
-    /// and waits for the last piece. Returns the bytes of the complete part;
-    /// the caller verifies and publishes it.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn download_shared(
+/// A worker's hands for shared files: its transport and buffer, and the
+/// run's transfers.
+pub struct Sharer<'w, 'a> {
+    pub transport: &'w mut Transport<'a>,
+    pub buffer: &'w mut [u8],
+    pub transfers: &'w Transfers,
+}
+
+impl Sharer<'_, '_> {
+    /// Shares a big file whose whole-file `response` has arrived: this worker
+    /// streams it while idle workers take ranges of it; then it helps with
+    /// what is left and waits for the last piece. Returns the bytes of the
+    /// complete part; the caller verifies and publishes it.
+    pub fn download(
         &mut self,
-        job: &Job,
         response: Response<Body>,
         validator: String,
         file: File,
         part: &Path,
-        sharing: Sharing,
-        bar: &WorkerBar,
     ) -> Result<u64, FetchError> {
         let length = response.body().content_length().unwrap_or_default();
         file.set_len(length)
             .map_err(|e| FetchError::local("allocate", part, e))?;
-        let policy = sharing.transfers.policy();
-        let ways = policy.ways(length, (sharing.spare_workers)() + 1);
-        // Ranges go where the redirects led, so they are not redirected anew.
-        let url = response.get_uri().to_string();
-        let first =
-            sharing
-                .transfers
-                .share(&url, validator, length, file, part.to_path_buf(), ways);
-        (sharing.call_for_help)(ways - 1);
-        let shared = first.file().clone();
-        let (start, end) = first.bounds();
-        bar.start_piece(&job.path, start, end);
+        let crew = self.transfers.crew();
+        let ways = self.transfers.policy.ways(length, crew.spare() + 1);
+        let opening = Opening {
+            // Ranges go where the redirects led, so they are not redirected anew.
+            url: response.get_uri().to_string(),
+            validator,
+            length,
+            file,
+            part: part.to_path_buf(),
+        };
+        let first = self.transfers.share(opening, ways);
+        crew.call(ways - 1);
+        let shared = first.file.clone();
+        self.show(&first);
         {
-            let mut closing = Closing::new(sharing.transfers, first);
+            let mut closing = Closing::new(self.transfers, first);
             let mut body = response.into_body().into_reader();
-            let mut result = self.pump(&closing.piece, &mut body, bar);
+            let mut result = self.pump(&closing.piece, &mut body);
             drop(body);
-            if result.as_ref().is_err_and(FetchError::is_transient) && !self.cancel_requested() {
-                result = self.fetch_piece(&closing.piece, bar);
+            if result.as_ref().is_err_and(FetchError::is_transient) && !self.transport.cancelled() {
+                result = self.fetch_piece(&closing.piece);
             }
             closing.result = Some(result);
         }
-        while let Some(piece) = sharing.transfers.take_offer_from(&shared) {
-            self.run_piece(piece, bar, sharing.transfers);
+        while let Some(piece) = self.transfers.take_offer_from(&shared) {
+            self.run_piece(piece);
         }
         shared.wait_for_pieces();
         if let Some(error) = shared.take_failure() {
             return Err(error);
         }
         if shared.written() != length {
-            return Err(FetchError::Local(format!(
+            return Err(FetchError::Incomplete(format!(
                 "{} of {length} bytes were written",
                 shared.written()
             )));
@@ -399,14 +431,20 @@ impl Fetcher<'_> {
     }
 
     /// Downloads one piece by range request, retrying it on its own, then closes it.
-    pub fn run_piece(&mut self, piece: Arc<Piece>, bar: &WorkerBar, transfers: &Transfers) {
-        let (start, end) = piece.bounds();
-        bar.start_piece(&piece.file.part, start, end);
-        let mut closing = Closing::new(transfers, piece);
-        closing.result = Some(self.fetch_piece(&closing.piece, bar));
+    pub fn run_piece(&mut self, piece: Arc<Piece>) {
+        self.show(&piece);
+        let mut closing = Closing::new(self.transfers, piece);
+        closing.result = Some(self.fetch_piece(&closing.piece));
     }
 
-    fn fetch_piece(&mut self, piece: &Piece, bar: &WorkerBar) -> Result<(), FetchError> {
+    fn show(&self, piece: &Piece) {
+        let part = &piece.file.part;
+        self.transport
+            .lane()
+            .start_range(|| file_name(part), piece.bounds());
+    }
+
+    fn fetch_piece(&mut self, piece: &Piece) -> Result<(), FetchError> {
         let mut failures = 0;
         loop {
             // The file already failed: its error is recorded, and more requests would be wasted.
@@ -415,18 +453,18 @@ impl Fetcher<'_> {
             }
             let error = match self
                 .request_range(piece)
-                .and_then(|mut body| self.pump(piece, &mut body, bar))
+                .and_then(|mut body| self.pump(piece, &mut body))
             {
                 Ok(()) => return Ok(()),
                 Err(error) => error,
             };
             // Another version of the file is not fixed by asking again for a range:
-            // the whole download starts over instead (see `with_retries`).
-            if matches!(error, FetchError::Changed(_)) && !self.cancel_requested() {
+            // the whole download starts over instead (see `fetch`).
+            if matches!(error, FetchError::Changed(_)) && !self.transport.cancelled() {
                 return Err(error);
             }
             failures += 1;
-            self.wait_to_retry(error, failures)?;
+            self.transport.wait_to_retry(error, failures)?;
         }
     }
 
@@ -437,10 +475,11 @@ impl Fetcher<'_> {
             return Ok(Box::new(io::empty()));
         }
         let request = self
+            .transport
             .get(&file.url)
             .header(header::RANGE, format!("bytes={next}-{}", end - 1))
             .header(header::IF_RANGE, file.validator.as_str());
-        let response = self.send(request)?;
+        let response = self.transport.send(request)?;
         let status = response.status().as_u16();
         if !response.status().is_success() {
             return Err(status_error(&response));
@@ -466,32 +505,26 @@ impl Fetcher<'_> {
     /// Streams a piece's bytes into place until its (possibly shrinking)
     /// range is done. Bytes that arrived before a failure are written too, so
     /// a retry asks only for the rest.
-    fn pump(
-        &mut self,
-        piece: &Piece,
-        body: &mut impl Read,
-        bar: &WorkerBar,
-    ) -> Result<(), FetchError> {
+    fn pump(&mut self, piece: &Piece, body: &mut impl Read) -> Result<(), FetchError> {
         let file = &piece.file;
-        let (start, mut end) = piece.bounds();
+        let mut end = piece.bounds().1;
         loop {
-            let want = piece.remaining().min(self.buffer_mut().len() as u64) as usize;
+            let want = piece.remaining().min(self.buffer.len() as u64) as usize;
             if want == 0 || file.failed.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            let (got, ended) = self.fill_buffer_to(body, want);
+            let (got, ended) = self.transport.fill(body, &mut self.buffer[..want]);
             let (offset, allowed) = piece.claim(got as u64);
             let now_ends = piece.bounds().1;
             if now_ends != end {
                 end = now_ends;
-                bar.piece_shrunk(&file.part, start, end);
+                self.transport.lane().shrink(end);
             }
             if allowed > 0 {
                 file.file
-                    .write_all_at(&self.buffer_mut()[..allowed as usize], offset)
+                    .write_all_at(&self.buffer[..allowed as usize], offset)
                     .map_err(|e| FetchError::local("write", &file.part, e))?;
                 file.written.fetch_add(allowed, Ordering::SeqCst);
-                bar.advance(allowed);
             }
             if allowed < got as u64 {
                 return Ok(());
@@ -505,6 +538,15 @@ impl Fetcher<'_> {
             }
         }
     }
+}
+
+/// The final name of a part, for the display.
+fn file_name(part: &Path) -> String {
+    let name = part
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    name.strip_suffix(PART_SUFFIX).unwrap_or(&name).to_string()
 }
 
 /// Closes a piece when dropped, even if the worker panicked on the way, so the
@@ -528,7 +570,7 @@ impl<'t> Closing<'t> {
 impl Drop for Closing<'_> {
     fn drop(&mut self) {
         let result = self.result.take().unwrap_or_else(|| {
-            Err(FetchError::Local(
+            Err(FetchError::Incomplete(
                 "a worker stopped in the middle of a range".into(),
             ))
         });
@@ -540,15 +582,32 @@ impl Drop for Closing<'_> {
 mod tests {
     use super::*;
 
+    fn opening(dir: &tempfile::TempDir, length: u64) -> Opening {
+        let part = dir.path().join("x.part");
+        Opening {
+            url: "http://h/x".into(),
+            validator: "\"v1\"".into(),
+            length,
+            file: File::create(&part).unwrap(),
+            part,
+        }
+    }
+
+    fn policy(min_piece: u64, max_pieces: usize) -> Transfers {
+        let (crew, _) = Crew::new(max_pieces);
+        Transfers::new(
+            SplitPolicy {
+                max_pieces,
+                min_piece,
+            },
+            crew,
+        )
+    }
+
     fn transfers(min_piece: u64, max_pieces: usize) -> (Transfers, Arc<Piece>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let part = dir.path().join("x.part");
-        let file = File::create(&part).unwrap();
-        let transfers = Transfers::new(SplitPolicy {
-            max_pieces,
-            min_piece,
-        });
-        let first = transfers.share("http://h/x", "\"v1\"".into(), 1000, file, part, 1);
+        let transfers = policy(min_piece, max_pieces);
+        let first = transfers.share(opening(&dir, 1000), 1);
         (transfers, first, dir)
     }
 
@@ -620,21 +679,28 @@ mod tests {
     }
 
     #[test]
+    fn spare_workers_are_those_neither_busy_nor_claimed_by_a_queued_job() {
+        let (crew, calls) = Crew::new(4);
+        let busy = crew.busy();
+        crew.job_queued();
+        assert_eq!(crew.spare(), 2);
+        crew.job_taken();
+        drop(busy);
+        assert_eq!(crew.spare(), 4);
+        crew.call(0);
+        crew.call(3);
+        assert_eq!(
+            calls.try_iter().collect::<Vec<_>>(),
+            [3],
+            "no call for no helper"
+        );
+    }
+
+    #[test]
     fn spare_workers_get_equal_ranges_up_front() {
         let dir = tempfile::tempdir().unwrap();
-        let part = dir.path().join("x.part");
-        let transfers = Transfers::new(SplitPolicy {
-            max_pieces: 4,
-            min_piece: 100,
-        });
-        let first = transfers.share(
-            "http://h/x",
-            "\"v\"".into(),
-            1000,
-            File::create(&part).unwrap(),
-            part,
-            9,
-        );
+        let transfers = policy(100, 4);
+        let first = transfers.share(opening(&dir, 1000), 9);
         assert_eq!(first.bounds(), (0, 250), "at most max_pieces ways");
         assert!(transfers.has_offer(), "ranges nobody started are on offer");
         let rest: Vec<(u64, u64)> = (0..3)

@@ -9,28 +9,27 @@
 //!
 //! A worker with nothing queued helps with a big transfer instead: it takes a
 //! range of it nobody has started, or the second half of the largest range
-//! under way (see `segment`), so one huge file never keeps the pool idle.
+//! under way (see `split`), so one huge file never keeps the pool idle. A
+//! shared download that wants more workers than are running sends the number
+//! to the input thread, which starts them.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, Scope};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{
-    Receiver, SendTimeoutError, Sender, TryRecvError, bounded, select, unbounded,
-};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded, select, unbounded};
 use ureq::Agent;
 
-use crate::cancel::Cancel;
 use crate::config::FetchConfig;
-use crate::fetch::{Fetcher, Job, Outcome, Sharing, Status};
-use crate::input::{InputError, Origin};
+use crate::engine::activity::{Board, Lane};
+use crate::engine::fetch::Fetcher;
+use crate::engine::job::{Job, JobReport, Outcome, Planned, Status};
+use crate::engine::split::{Crew, Transfers};
+use crate::engine::transport::{self, Transport};
+use crate::input::InputError;
 use crate::naming::Claims;
-use crate::progress::{Progress, WorkerBar};
-use crate::segment::{SplitPolicy, Transfers};
-
-/// A job ready to run, or a list line that could not become one.
-pub type Planned = Result<Job, InputError>;
+use crate::stop::{self, Cancel};
 
 /// How often an idle worker with no more jobs to come looks at the cancel
 /// flag; the normal end of a run wakes it at once (see `Shared::settle`).
@@ -42,34 +41,13 @@ const QUEUE_POLL: Duration = Duration::from_millis(50);
 /// job is about a hundred bytes, so memory stays flat however long the list).
 const QUEUED_JOBS: usize = 1024;
 
-/// What happened to one job, sent back to the reporting thread.
-#[derive(Debug, Clone)]
-pub struct JobReport {
-    pub url: String,
-    pub path: Option<std::path::PathBuf>,
-    pub origin: Origin,
-    pub outcome: Outcome,
-    pub worker: Option<String>,
-}
-
-impl JobReport {
-    pub fn new(job: Job, outcome: Outcome, worker: &str) -> JobReport {
-        JobReport {
-            url: job.url,
-            path: Some(outcome.saved_as.clone().unwrap_or(job.path)),
-            origin: job.origin,
-            outcome,
-            worker: Some(worker.to_string()),
-        }
-    }
-}
-
 /// One worker's own tally, kept in the worker's local state and merged at join.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WorkerStats {
     pub name: String,
     pub files: u64,
     pub failed: u64,
+    /// Body bytes this worker read from the network.
     pub bytes: u64,
     /// Time spent running jobs or pieces of them.
     pub busy: Duration,
@@ -81,7 +59,7 @@ pub struct WorkerStats {
 
 impl WorkerStats {
     fn record(&mut self, outcome: &Outcome) {
-        match outcome.status {
+        match outcome.status() {
             Status::Ok => self.files += 1,
             Status::Failed => self.failed += 1,
             Status::Skipped => {}
@@ -97,26 +75,27 @@ pub struct PoolRun {
     pub workers: Vec<WorkerStats>,
 }
 
-pub struct Pool<'a> {
-    pub threads: usize,
-    pub agent: Agent,
-    pub fetch: &'a FetchConfig,
-    pub split: SplitPolicy,
-    pub cancel: &'a Cancel,
-    /// The names planning hands out, for names only known at download time.
-    pub names: Arc<Mutex<Claims>>,
-    /// Ctrl-C reaches this pool's connections while the pool exists.
-    pub interrupts: crate::signal::Watched,
-}
-
 pub fn worker_name(index: usize) -> String {
     format!("tget-w{index:02}")
+}
+
+/// The workers of one run and what they share: the agent, the settings, the
+/// cancel flag and the batch's names.
+pub struct Pool<'a> {
+    threads: usize,
+    agent: Agent,
+    fetch: &'a FetchConfig,
+    cancel: &'a Cancel,
+    /// The names planning hands out, for names only known at download time.
+    names: Arc<Mutex<Claims>>,
+    /// Ctrl-C reaches this pool's connections while the pool exists.
+    _interrupts: stop::Watched,
 }
 
 /// What every thread of one run shares.
 struct Shared<'a> {
     pool: &'a Pool<'a>,
-    progress: &'a Progress,
+    board: &'a Board,
     /// Planned lines in list order: bad lines wait their turn like jobs, so
     /// one is reported only when a worker reaches it (never after a stop).
     jobs: Receiver<Planned>,
@@ -124,8 +103,6 @@ struct Shared<'a> {
     started: AtomicUsize,
     /// Planned lines queued or running, and not yet reported.
     in_flight: AtomicUsize,
-    /// Workers running a job or a piece of one.
-    busy: AtomicUsize,
     /// Worker threads the OS actually started.
     alive: AtomicUsize,
     /// Every job is queued (or the input stopped).
@@ -155,13 +132,39 @@ struct Outbox {
     stats: Sender<(usize, WorkerStats)>,
 }
 
-impl Pool<'_> {
+/// The input thread's side of a run: where jobs go, and where shared
+/// downloads ask for helpers.
+struct Feed<'scope, 'env> {
+    scope: &'scope Scope<'scope, 'env>,
+    shared: &'scope Shared<'scope>,
+    outbox: Outbox,
+    calls: Receiver<usize>,
+}
+
+impl<'a> Pool<'a> {
+    pub fn new(
+        fetch: &'a FetchConfig,
+        threads: usize,
+        cancel: &'a Cancel,
+        names: Arc<Mutex<Claims>>,
+    ) -> Pool<'a> {
+        let agent = transport::agent(&fetch.http, threads);
+        Pool {
+            _interrupts: stop::watch(&agent),
+            threads,
+            agent,
+            fetch,
+            cancel,
+            names,
+        }
+    }
+
     /// Runs every planned job and calls `on_report` on this thread for each
-    /// result as it arrives.
+    /// result as it arrives. `board` gets every worker's row as it goes.
     pub fn run(
         &self,
         jobs: impl Iterator<Item = Planned> + Send,
-        progress: &Progress,
+        board: &Board,
         mut on_report: impl FnMut(JobReport),
     ) -> PoolRun {
         let started = Instant::now();
@@ -169,14 +172,14 @@ impl Pool<'_> {
         let (report_tx, report_rx) = unbounded();
         let (stats_tx, stats_rx) = unbounded();
         let (finished_tx, finished) = bounded::<()>(0);
+        let (crew, calls) = Crew::new(self.threads);
         let shared = Shared {
             pool: self,
-            progress,
+            board,
             jobs: job_rx,
-            transfers: Transfers::new(self.split),
+            transfers: Transfers::new(self.fetch.split, crew),
             started: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
-            busy: AtomicUsize::new(0),
             alive: AtomicUsize::new(0),
             input_done: AtomicBool::new(false),
             finished_tx: Mutex::new(Some(finished_tx)),
@@ -187,14 +190,19 @@ impl Pool<'_> {
             stats: stats_tx,
         };
         thread::scope(|scope| {
-            let shared = &shared;
+            let feed = Feed {
+                scope,
+                shared: &shared,
+                outbox,
+                calls,
+            };
             thread::Builder::new()
                 .name("tget-input".into())
-                .spawn_scoped(scope, move || feed(scope, shared, jobs, job_tx, outbox))
+                .spawn_scoped(scope, move || feed.run(jobs, job_tx))
                 .expect("the OS refused to start the input thread");
             // Ends when the input thread and every worker have dropped their senders.
             for report in report_rx {
-                progress.job_finished();
+                board.job_finished();
                 on_report(report);
             }
         });
@@ -207,38 +215,100 @@ impl Pool<'_> {
     }
 }
 
-/// The input thread: queues planned lines and starts a worker per job until
-/// the pool is full (a bad line needs only some worker to report it).
-fn feed<'scope>(
-    scope: &'scope Scope<'scope, '_>,
-    shared: &'scope Shared<'scope>,
-    jobs: impl Iterator<Item = Planned>,
-    job_tx: Sender<Planned>,
-    outbox: Outbox,
-) {
-    for planned in jobs {
-        if shared.pool.cancel.draining() {
-            break;
+impl<'scope> Feed<'scope, '_> {
+    /// Queues planned lines and starts a worker per job until the pool is
+    /// full (a bad line needs only some worker to report it); then starts
+    /// the helpers shared downloads ask for until the run ends.
+    fn run(self, jobs: impl Iterator<Item = Planned>, job_tx: Sender<Planned>) {
+        let shared = self.shared;
+        for planned in jobs {
+            if shared.pool.cancel.draining() {
+                break;
+            }
+            shared.board.job_queued();
+            let needs_worker = planned.is_ok() || shared.started.load(Ordering::SeqCst) == 0;
+            if needs_worker
+                && let Err(error) = self.start_worker()
+                && shared.alive.load(Ordering::SeqCst) == 0
+            {
+                let _ = self.outbox.reports.send(unstarted(planned, &error));
+                continue;
+            }
+            // Counted before it is queued, so idle workers never see zero
+            // while a job is on its way to one of them.
+            shared.in_flight.fetch_add(1, Ordering::SeqCst);
+            shared.transfers.crew().job_queued();
+            if !self.queue(&job_tx, planned) {
+                shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+                shared.transfers.crew().job_taken();
+                break;
+            }
         }
-        shared.progress.job_queued();
-        let needs_worker = planned.is_ok() || shared.started.load(Ordering::SeqCst) == 0;
-        if needs_worker
-            && let Err(error) = start_worker(scope, shared, &outbox)
-            && shared.alive.load(Ordering::SeqCst) == 0
-        {
-            let _ = outbox.reports.send(unstarted(planned, &error));
-            continue;
-        }
-        // Counted before it is queued, so idle workers never see zero
-        // while a job is on its way to one of them.
-        shared.in_flight.fetch_add(1, Ordering::SeqCst);
-        if !queue(&job_tx, planned, shared.pool.cancel) {
-            shared.in_flight.fetch_sub(1, Ordering::SeqCst);
-            break;
+        shared.input_done.store(true, Ordering::SeqCst);
+        shared.settle();
+        drop(job_tx);
+        self.answer_calls();
+    }
+
+    /// Waits for room in the queue, starting helpers meanwhile, but not past
+    /// a stop: workers that stop taking jobs would otherwise leave the input
+    /// thread blocked for good.
+    fn queue(&self, job_tx: &Sender<Planned>, planned: Planned) -> bool {
+        loop {
+            select! {
+                send(job_tx, planned) -> sent => return sent.is_ok(),
+                recv(self.calls) -> helpers => self.start_workers(helpers.unwrap_or(0)),
+                default(QUEUE_POLL) => if self.shared.pool.cancel.draining() {
+                    return false;
+                },
+            }
         }
     }
-    shared.input_done.store(true, Ordering::SeqCst);
-    shared.settle();
+
+    /// After the last job is queued, a running one may still open a big file to share.
+    fn answer_calls(&self) {
+        loop {
+            select! {
+                recv(self.calls) -> helpers => self.start_workers(helpers.unwrap_or(0)),
+                recv(self.shared.finished) -> _ => return,
+                default(TAIL_POLL) => if self.shared.pool.cancel.draining() {
+                    return;
+                },
+            }
+        }
+    }
+
+    /// Starts up to `count` more workers, as the pool has room.
+    fn start_workers(&self, count: usize) {
+        for _ in 0..count {
+            if self.start_worker().is_err() {
+                break;
+            }
+        }
+    }
+
+    /// Starts one more worker unless the pool is full. A thread the OS refuses
+    /// (a process or memory limit) leaves the pool smaller, not the run dead.
+    fn start_worker(&self) -> std::io::Result<()> {
+        let shared = self.shared;
+        let claimed = shared
+            .started
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < shared.pool.threads).then_some(n + 1)
+            });
+        let Ok(index) = claimed else {
+            return Err(std::io::Error::other("the pool is full"));
+        };
+        let outbox = self.outbox.clone();
+        thread::Builder::new()
+            .name(worker_name(index))
+            .spawn_scoped(self.scope, move || {
+                let stats = Worker::new(shared, index, &outbox).work();
+                let _ = outbox.stats.send((index, stats));
+            })?;
+        shared.alive.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
 }
 
 /// The report for a line no worker could be started for.
@@ -248,125 +318,63 @@ fn unstarted(planned: Planned, error: &std::io::Error) -> JobReport {
             let outcome = Outcome::failed(format!("cannot start a worker thread: {error}"));
             JobReport::new(job, outcome, "tget-input")
         }
-        Err(bad_line) => invalid_line(bad_line),
+        Err(bad_line) => JobReport::invalid_line(bad_line),
     }
 }
 
-/// Waits for room in the queue, but not past a stop: workers that stop
-/// taking jobs would otherwise leave the input thread blocked for good.
-fn queue(job_tx: &Sender<Planned>, mut planned: Planned, cancel: &Cancel) -> bool {
-    loop {
-        match job_tx.send_timeout(planned, QUEUE_POLL) {
-            Ok(()) => return true,
-            Err(SendTimeoutError::Timeout(back)) if !cancel.draining() => planned = back,
-            Err(_) => return false,
-        }
-    }
-}
-
-/// Starts up to `count` more workers, as the pool has room.
-fn start_workers<'scope, 'env>(
-    scope: &'scope Scope<'scope, 'env>,
-    shared: &'scope Shared<'scope>,
-    outbox: &Outbox,
-    count: usize,
-) {
-    for _ in 0..count {
-        if start_worker(scope, shared, outbox).is_err() {
-            break;
-        }
-    }
-}
-
-/// Starts one more worker unless the pool is full. A thread the OS refuses
-/// (a process or memory limit) leaves the pool smaller, not the run dead.
-fn start_worker<'scope, 'env>(
-    scope: &'scope Scope<'scope, 'env>,
-    shared: &'scope Shared<'scope>,
-    outbox: &Outbox,
-) -> std::io::Result<()> {
-    let claimed = shared
-        .started
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-            (n < shared.pool.threads).then_some(n + 1)
-        });
-    let Ok(index) = claimed else {
-        return Err(std::io::Error::other("the pool is full"));
-    };
-    let bar = shared.progress.worker_bar(index, &worker_name(index));
-    let outbox = outbox.clone();
-    thread::Builder::new()
-        .name(worker_name(index))
-        .spawn_scoped(scope, move || {
-            let call_for_help = |count| start_workers(scope, shared, &outbox, count);
-            // Queued jobs will claim workers soon: they are not spare.
-            let spare_workers = || {
-                let claimed = shared.busy.load(Ordering::SeqCst) + shared.jobs.len();
-                shared.pool.threads.saturating_sub(claimed)
-            };
-            let pool = shared.pool;
-            let fetcher = Fetcher::new(pool.agent.clone(), pool.fetch, pool.cancel, &pool.names)
-                .with_sharing(Sharing {
-                    transfers: &shared.transfers,
-                    call_for_help: &call_for_help,
-                    spare_workers: &spare_workers,
-                });
-            let name = worker_name(index);
-            let worker = Worker {
-                shared,
-                bar,
-                outbox: &outbox,
-                fetcher,
-                stats: WorkerStats {
-                    name,
-                    ..WorkerStats::default()
-                },
-            };
-            let stats = worker.work();
-            let _ = outbox.stats.send((index, stats));
-        })?;
-    shared.alive.fetch_add(1, Ordering::SeqCst);
-    Ok(())
-}
-
+/// One worker thread's state: everything in it is the thread's own.
 struct Worker<'a> {
     shared: &'a Shared<'a>,
-    bar: WorkerBar,
+    lane: Lane<'a>,
     outbox: &'a Outbox,
     fetcher: Fetcher<'a>,
     stats: WorkerStats,
 }
 
-impl Worker<'_> {
+impl<'a> Worker<'a> {
+    fn new(shared: &'a Shared<'a>, index: usize, outbox: &'a Outbox) -> Worker<'a> {
+        let pool = shared.pool;
+        let lane = shared.board.lane(index);
+        let transport = Transport::new(pool.agent.clone(), &pool.fetch.http, pool.cancel, lane);
+        let fetcher = Fetcher::new(transport, pool.fetch, &pool.names, Some(&shared.transfers));
+        Worker {
+            shared,
+            lane,
+            outbox,
+            fetcher,
+            stats: WorkerStats {
+                name: worker_name(index),
+                ..WorkerStats::default()
+            },
+        }
+    }
+
     fn work(mut self) -> WorkerStats {
+        self.lane.idle();
         let mut waiting_since = Instant::now();
         let mut no_more_jobs = false;
         while !self.shared.pool.cancel.draining() {
             match self.next_work(&mut no_more_jobs) {
                 Next::Job(job) => {
                     self.stats.idle += waiting_since.elapsed();
-                    self.shared.busy.fetch_add(1, Ordering::SeqCst);
                     self.run_job(job);
-                    self.shared.busy.fetch_sub(1, Ordering::SeqCst);
                 }
                 Next::BadLine(error) => {
-                    self.pass_on(invalid_line(error));
+                    self.pass_on(JobReport::invalid_line(error));
                     continue;
                 }
                 Next::Help => {
                     self.stats.idle += waiting_since.elapsed();
-                    self.shared.busy.fetch_add(1, Ordering::SeqCst);
                     self.help();
-                    self.shared.busy.fetch_sub(1, Ordering::SeqCst);
                 }
                 Next::Wait => continue,
                 Next::Stop => break,
             }
-            self.bar.idle();
+            self.lane.idle();
             waiting_since = Instant::now();
         }
         self.stats.idle += waiting_since.elapsed();
-        self.bar.done();
+        self.lane.done();
         self.stats
     }
 
@@ -376,7 +384,7 @@ impl Worker<'_> {
         let shared = self.shared;
         if !*no_more_jobs {
             match shared.jobs.try_recv() {
-                Ok(planned) => return Next::from(planned),
+                Ok(planned) => return self.taken(planned),
                 Err(TryRecvError::Disconnected) => *no_more_jobs = true,
                 Err(TryRecvError::Empty) => {}
             }
@@ -397,19 +405,28 @@ impl Worker<'_> {
         }
         select! {
             recv(shared.jobs) -> planned => match planned {
-                Ok(planned) => Next::from(planned),
+                Ok(planned) => self.taken(planned),
                 Err(_) => { *no_more_jobs = true; Next::Wait }
             },
             recv(shared.transfers.offers()) -> _ => Next::Wait,
         }
     }
 
+    fn taken(&self, planned: Planned) -> Next {
+        self.shared.transfers.crew().job_taken();
+        match planned {
+            Ok(job) => Next::Job(job),
+            Err(bad_line) => Next::BadLine(bad_line),
+        }
+    }
+
     fn run_job(&mut self, job: Job) {
+        let _busy = self.shared.transfers.crew().busy();
         let started = Instant::now();
-        let outcome = self.fetcher.run(&job, &self.bar);
+        let outcome = self.fetcher.run(&job);
         self.stats.busy += started.elapsed();
         self.stats.waiting += outcome.waiting;
-        self.stats.bytes += self.bar.take_counted();
+        self.stats.bytes += outcome.received;
         self.stats.record(&outcome);
         let report = JobReport::new(job, outcome, &self.stats.name);
         self.pass_on(report);
@@ -423,15 +440,17 @@ impl Worker<'_> {
     }
 
     fn help(&mut self) {
-        let Some(piece) = self.shared.transfers.take_offer() else {
+        let transfers = &self.shared.transfers;
+        let Some(piece) = transfers.take_offer() else {
             return;
         };
+        let _busy = transfers.crew().busy();
         let started = Instant::now();
-        self.fetcher
-            .run_piece(piece, &self.bar, &self.shared.transfers);
+        self.fetcher.run_piece(transfers, piece);
         self.stats.busy += started.elapsed();
-        self.stats.waiting += self.fetcher.take_waiting();
-        self.stats.bytes += self.bar.take_counted();
+        let clock = self.fetcher.take_clock();
+        self.stats.waiting += clock.waiting;
+        self.stats.bytes += clock.received;
     }
 }
 
@@ -441,23 +460,4 @@ enum Next {
     Help,
     Wait,
     Stop,
-}
-
-impl From<Planned> for Next {
-    fn from(planned: Planned) -> Next {
-        match planned {
-            Ok(job) => Next::Job(job),
-            Err(bad_line) => Next::BadLine(bad_line),
-        }
-    }
-}
-
-fn invalid_line(error: InputError) -> JobReport {
-    JobReport {
-        url: error.text.clone(),
-        path: None,
-        origin: error.origin.clone(),
-        outcome: Outcome::failed(error.to_string()),
-        worker: None,
-    }
 }

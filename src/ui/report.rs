@@ -9,35 +9,11 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::config::Output;
-use crate::fetch::Status;
+use crate::engine::job::{JobReport, Status, Totals};
+use crate::engine::pool::{PoolRun, WorkerStats};
 use crate::naming;
-use crate::pool::{JobReport, PoolRun, WorkerStats};
-use crate::progress::Progress;
 use crate::timing::{self, Row};
-
-/// Counts kept while jobs finish; nothing per job is held.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Totals {
-    pub ok: u64,
-    pub skipped: u64,
-    pub failed: u64,
-    pub bytes: u64,
-    /// Sum of every job's own time: what one thread would have needed.
-    pub job_time: Duration,
-}
-
-impl Totals {
-    pub fn add(&mut self, report: &JobReport) {
-        let outcome = &report.outcome;
-        match outcome.status {
-            Status::Ok => self.ok += 1,
-            Status::Skipped => self.skipped += 1,
-            Status::Failed => self.failed += 1,
-        }
-        self.bytes += outcome.bytes;
-        self.job_time += outcome.elapsed;
-    }
-}
+use crate::ui::progress::Progress;
 
 pub struct Reporter<W: Write> {
     out: W,
@@ -70,12 +46,12 @@ impl<W: Write> Reporter<W> {
     /// stops starting new jobs.
     pub fn record(&mut self, report: &JobReport, progress: &Progress) -> bool {
         self.totals.add(report);
-        if let Some(error) = &report.outcome.error {
+        if let Some(error) = report.outcome.error() {
             progress.println(&error_line(report, error));
         }
         let line = match self.output {
             Output::Json => Some(job_json(report).to_string()),
-            Output::Paths if report.outcome.status != Status::Failed => {
+            Output::Paths if report.outcome.status() != Status::Failed => {
                 report.path.as_ref().map(|p| p.display().to_string())
             }
             Output::Paths => None,
@@ -99,7 +75,7 @@ impl<W: Write> Reporter<W> {
 
     /// Prints the summary: human text on stderr (unless quiet), and with
     /// `--json` a final summary object on stdout.
-    pub fn finish(&mut self, summary: &Summary, quiet: bool) -> io::Result<()> {
+    pub fn finish(&mut self, summary: &Summary, quiet: bool) {
         if !quiet {
             // A closed stderr is no reason to lose the exit code of the downloads.
             let _ = io::stderr()
@@ -109,7 +85,6 @@ impl<W: Write> Reporter<W> {
         if self.output == Output::Json {
             self.write_line(&summary_json(summary).to_string());
         }
-        Ok(())
     }
 }
 
@@ -140,15 +115,15 @@ fn job_json(report: &JobReport) -> serde_json::Value {
         "type": "job",
         "url": report.url,
         "path": report.path.as_ref().map(|p| p.display().to_string()),
-        "status": outcome.status,
-        "bytes": outcome.bytes,
+        "status": outcome.status(),
+        "bytes": outcome.bytes(),
         "http_status": outcome.http_status,
         "elapsed_ms": ms(outcome.elapsed),
         "waiting_ms": ms(outcome.waiting),
         "attempts": outcome.attempts,
         "worker": report.worker,
         "source": report.origin.to_string(),
-        "error": outcome.error,
+        "error": outcome.error(),
     })
 }
 

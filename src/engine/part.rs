@@ -28,8 +28,9 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use ureq::http::HeaderMap;
-use ureq::http::header::{CONTENT_RANGE, ETAG, LAST_MODIFIED};
+use ureq::http::header::{ETAG, LAST_MODIFIED};
 
+use crate::engine::transport::header_text;
 use crate::naming::{META_SUFFIX, PART_SUFFIX};
 
 const MAGIC: &str = "tget-part 1";
@@ -242,61 +243,6 @@ impl Meta {
     }
 }
 
-fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
-    let value = headers.get(name)?.to_str().ok()?.trim();
-    (!value.is_empty()).then(|| value.to_string())
-}
-
-/// `Content-Range: bytes FIRST-LAST/TOTAL` of a 206.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ContentRange {
-    pub first: u64,
-    pub last: u64,
-    /// `None` for `*` (the server does not know).
-    pub total: Option<u64>,
-}
-
-impl std::fmt::Display for ContentRange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.total {
-            Some(total) => write!(f, "bytes {}-{}/{total}", self.first, self.last),
-            None => write!(f, "bytes {}-{}/*", self.first, self.last),
-        }
-    }
-}
-
-impl ContentRange {
-    pub fn from_headers(headers: &HeaderMap) -> Option<ContentRange> {
-        ContentRange::parse(&header_text(headers, CONTENT_RANGE.as_str())?)
-    }
-
-    pub fn parse(text: &str) -> Option<ContentRange> {
-        let (range, total) = text.trim().strip_prefix("bytes ")?.split_once('/')?;
-        let (first, last) = range.split_once('-')?;
-        let range = ContentRange {
-            first: first.trim().parse().ok()?,
-            last: last.trim().parse().ok()?,
-            total: match total.trim() {
-                "*" => None,
-                total => Some(total.parse().ok()?),
-            },
-        };
-        let fits = range.total.is_none_or(|total| range.last < total);
-        (range.first <= range.last && fits).then_some(range)
-    }
-
-    /// Whether this range carries exactly the rest of a file from `offset`.
-    pub fn continues_at(&self, offset: u64) -> bool {
-        self.first == offset && self.total == Some(self.last + 1)
-    }
-}
-
-/// The file length in a 416's `Content-Range: bytes */TOTAL`.
-pub fn unsatisfied_length(headers: &HeaderMap) -> Option<u64> {
-    let text = header_text(headers, CONTENT_RANGE.as_str())?;
-    text.strip_prefix("bytes */")?.trim().parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +253,13 @@ mod tests {
             map.insert(*name, value.parse().unwrap());
         }
         map
+    }
+
+    #[test]
+    fn part_names_sit_beside_the_final_name() {
+        let files = PartFiles::of(Path::new("out/a.bin"));
+        assert_eq!(files.part, PathBuf::from("out/a.bin.part"));
+        assert_eq!(files.meta, PathBuf::from("out/a.bin.part.meta"));
     }
 
     #[test]
@@ -354,36 +307,6 @@ mod tests {
         assert!(meta.agrees_with(&headers(&[("etag", "\"v1\"")])));
         assert!(meta.agrees_with(&headers(&[])));
         assert!(!meta.agrees_with(&headers(&[("etag", "\"v2\"")])));
-    }
-
-    #[test]
-    fn content_ranges() {
-        let range = ContentRange::parse("bytes 100-999/1000").unwrap();
-        assert!(range.continues_at(100));
-        assert!(!range.continues_at(0));
-        assert!(
-            !ContentRange::parse("bytes 100-998/1000")
-                .unwrap()
-                .continues_at(100)
-        );
-        assert!(
-            !ContentRange::parse("bytes 100-999/*")
-                .unwrap()
-                .continues_at(100)
-        );
-        for bad in [
-            "bytes 5-4/10",
-            "bytes 0-10/10",
-            "items 0-1/2",
-            "bytes */10",
-            "bytes a-b/c",
-        ] {
-            assert_eq!(ContentRange::parse(bad), None, "{bad}");
-        }
-        assert_eq!(
-            unsatisfied_length(&headers(&[("content-range", "bytes */1000")])),
-            Some(1000)
-        );
     }
 
     #[cfg(unix)]

@@ -49,8 +49,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::config::SyntheticBatch;
-
 /// How often an idle connection looks up to see whether the server is stopping.
 const POLL: Duration = Duration::from_millis(100);
 const MAX_HEAD_BYTES: u64 = 64 * 1024;
@@ -104,17 +102,6 @@ impl Server {
 
     pub fn url(&self, path_and_query: &str) -> String {
         format!("http://{}{}", self.addr, path_and_query)
-    }
-
-    /// The URLs of a synthetic batch: `files` files of `size` bytes each.
-    pub fn batch_urls(&self, batch: &SyntheticBatch) -> Vec<String> {
-        let mut query = format!("size={}&latency={}", batch.size, batch.latency.as_millis());
-        if let Some(rate) = batch.bandwidth {
-            query.push_str(&format!("&rate={rate}"));
-        }
-        (0..batch.files)
-            .map(|i| self.url(&format!("/bench/file-{i:04}.bin?{query}")))
-            .collect()
     }
 
     /// Requests answered so far.

@@ -8,7 +8,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::bench::{BatchKind, Results, RunRecord};
+use crate::bench::batch::BatchKind;
+use crate::bench::results::{Results, RunRecord};
 use crate::config::BenchConfig;
 use crate::timing::Row;
 

@@ -1,0 +1,185 @@
+//! The bench's report: the table, then what it means: the ideal next to the
+//! measured time, and where more threads stopped helping, and why.
+
+use crate::bench::batch::{BatchKind, jobs, title};
+use crate::bench::results::Results;
+use crate::timing::{self, Row};
+
+/// The table, then what it means: the ideal next to the measured time, and
+/// where scaling stopped.
+pub fn report(results: &Results) -> String {
+    let mut text = format!(
+        "\n{}; {} round{} interleaved; {} CPU{} available\n",
+        title(&results.batch),
+        results.rounds,
+        if results.rounds == 1 { "" } else { "s" },
+        results.available_parallelism,
+        if results.available_parallelism == 1 {
+            ""
+        } else {
+            "s"
+        },
+    );
+    if !results.complete {
+        text.push_str(&format!(
+            "Interrupted after {} of {} runs: the results so far (no files exported).\n",
+            results.runs.len(),
+            results.threads.len() * results.rounds
+        ));
+    }
+    text.push('\n');
+    text.push_str(&timing::table(&results.rows));
+    text.push('\n');
+    if let Some(line) = ideal_line(results) {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text.push_str(&scaling_line(
+        &results.rows,
+        &results.batch,
+        results.available_parallelism,
+    ));
+    text.push('\n');
+    text
+}
+
+/// The latency-bound ideal, named by its formula, against the fastest run.
+fn ideal_line(results: &Results) -> Option<String> {
+    let BatchKind::BuiltIn {
+        files,
+        size_bytes,
+        latency_ms,
+        bandwidth_bytes_per_s,
+    } = &results.batch
+    else {
+        return None;
+    };
+    let best = results
+        .rows
+        .iter()
+        .min_by(|a, b| a.median_s.total_cmp(&b.median_s))?;
+    let per_file = match bandwidth_bytes_per_s {
+        Some(rate) => format!(
+            "({latency_ms} ms latency + {:.0} ms transfer)",
+            *size_bytes as f64 / *rate as f64 * 1e3
+        ),
+        None => format!("{latency_ms} ms"),
+    };
+    let ideal = best.ideal_s?;
+    Some(format!(
+        "Ideal (latency-bound): ceil({files} / threads) x {per_file}. Fastest: {} threads, \
+         median {} against an ideal of {} ({:.0}% of ideal).",
+        best.threads,
+        timing::seconds(best.median_s),
+        timing::seconds(ideal),
+        ideal / best.median_s * 100.0
+    ))
+}
+
+/// Where more threads stopped paying (`timing::scaling_stops_at`), and the
+/// likeliest reason, in one line.
+pub fn scaling_line(rows: &[Row], batch: &BatchKind, cores: usize) -> String {
+    if rows.len() < 2 {
+        return "Scaling: it takes two thread counts to tell.".into();
+    }
+    let Some(stop) = timing::scaling_stops_at(rows) else {
+        return "Scaling: every step still helped (each cut the median by 10% or more).".into();
+    };
+    let (Some(at), Some(next)) = (
+        rows.iter().find(|r| r.threads == stop),
+        rows.iter().find(|r| r.threads > stop),
+    ) else {
+        return String::new();
+    };
+    format!(
+        "Scaling: more than {stop} thread{} stopped helping ({} threads: median {} against {}): {}.",
+        if stop == 1 { "" } else { "s" },
+        next.threads,
+        timing::seconds(next.median_s),
+        timing::seconds(at.median_s),
+        stop_reason(at, next, batch, cores)
+    )
+}
+
+fn stop_reason(at: &Row, next: &Row, batch: &BatchKind, cores: usize) -> String {
+    let cpus = format!("{cores} CPU{}", if cores == 1 { "" } else { "s" });
+    let jobs = jobs(batch);
+    if at.threads >= jobs {
+        return format!("there are only {jobs} files, so the extra threads have nothing to do");
+    }
+    if let (Some(a), Some(b)) = (at.ideal_s, next.ideal_s)
+        && b > a * 0.9
+    {
+        return "the ideal does not drop either: ceil(files / threads) stays the same".into();
+    }
+    match (batch, next.ideal_s) {
+        (BatchKind::BuiltIn { .. }, ideal) => format!(
+            "waiting is no longer the limit{}; fixed costs (starting threads, connecting) \
+             and CPU work (making, copying and writing the bytes, on both ends of the \
+             loopback) on {cpus} are",
+            ideal
+                .map(|b| format!(" (the ideal is {})", timing::seconds(b)))
+                .unwrap_or_default()
+        ),
+        (BatchKind::Urls { .. }, _) => format!(
+            "waiting on responses is no longer the limit; the link, the servers or the {cpus} are"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::batch::Batch;
+
+    fn built_in(files: usize, latency_ms: f64, bandwidth: Option<u64>) -> Batch {
+        Batch {
+            requests: Vec::new(),
+            kind: BatchKind::BuiltIn {
+                files,
+                size_bytes: 1 << 20,
+                latency_ms,
+                bandwidth_bytes_per_s: bandwidth,
+            },
+        }
+    }
+
+    fn row(threads: usize, median_s: f64, ideal_s: Option<f64>) -> Row {
+        Row {
+            threads,
+            runs: 1,
+            median_s,
+            min_s: median_s,
+            max_s: median_s,
+            speedup: 1.0,
+            efficiency: 1.0,
+            throughput_bytes_per_s: 0.0,
+            failures: 0,
+            ideal_s,
+        }
+    }
+
+    #[test]
+    fn scaling_lines_name_the_stop_and_a_reason() {
+        let built_in = built_in(64, 50.0, None).kind;
+        let rows = [row(1, 3.2, Some(3.2)), row(2, 1.6, Some(1.6))];
+        assert!(scaling_line(&rows, &built_in, 2).contains("every step still helped"));
+
+        let rows = [row(4, 0.8, Some(0.8)), row(8, 0.78, Some(0.4))];
+        let line = scaling_line(&rows, &built_in, 2);
+        assert!(line.starts_with("Scaling: more than 4 threads"), "{line}");
+        assert!(line.contains("(the ideal is 0.400 s)"), "{line}");
+        assert!(line.contains("on 2 CPUs"), "{line}");
+
+        let rows = [row(64, 0.1, Some(0.05)), row(128, 0.1, Some(0.05))];
+        assert!(scaling_line(&rows, &built_in, 2).contains("only 64 files"));
+
+        let urls = BatchKind::Urls {
+            jobs: 10,
+            sources: vec!["urls.txt".into()],
+        };
+        let rows = [row(1, 1.0, None), row(2, 1.0, None)];
+        assert!(scaling_line(&rows, &urls, 2).contains("the link, the servers"));
+        assert!(scaling_line(&rows[..1], &urls, 2).contains("two thread counts"));
+    }
+}

@@ -1,0 +1,313 @@
+//! What each worker is doing right now, for whoever shows it.
+//!
+//! Workers write their own row as they go: a state, the file (or range) in
+//! hand, its length and how many of its bytes are on disk. Bytes are atomics,
+//! added as each read returns, so the byte path takes no lock. The display
+//! reads every row on its own clock and draws what it finds; nothing here is
+//! drawn or printed, and the engine never waits for the display.
+
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+/// What a worker is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum State {
+    /// The thread was not started (yet): the pool starts workers as work comes.
+    Unstarted,
+    /// Waiting for a job or a range to take.
+    Idle,
+    /// Busy with a file or a range of one.
+    Receiving,
+    /// The thread has ended.
+    Done,
+}
+
+impl State {
+    fn from_u8(value: u8) -> State {
+        match value {
+            1 => State::Idle,
+            2 => State::Receiving,
+            3 => State::Done,
+            _ => State::Unstarted,
+        }
+    }
+}
+
+/// Stands for an unknown length in `Row::length`.
+const UNKNOWN: u64 = u64::MAX;
+
+/// One worker's row.
+#[derive(Debug)]
+pub struct Row {
+    state: AtomicU8,
+    /// Bytes of the current file or range received so far, resumed ones included.
+    position: AtomicU64,
+    length: AtomicU64,
+    task: Mutex<Task>,
+    /// Bumped on every change of state, task or length, so a reader redraws
+    /// only what changed.
+    version: AtomicU64,
+}
+
+/// The file a worker has in hand.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Task {
+    /// The file's name (not its path).
+    pub name: String,
+    /// For one range of a shared file: its first byte and its end.
+    pub range: Option<(u64, u64)>,
+}
+
+/// A row as read at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowView {
+    pub state: State,
+    pub position: u64,
+    pub length: Option<u64>,
+    pub task: Task,
+    pub version: u64,
+}
+
+impl Row {
+    fn new() -> Row {
+        Row {
+            state: AtomicU8::new(State::Unstarted as u8),
+            position: AtomicU64::new(0),
+            length: AtomicU64::new(UNKNOWN),
+            task: Mutex::new(Task::default()),
+            version: AtomicU64::new(0),
+        }
+    }
+
+    pub fn state(&self) -> State {
+        State::from_u8(self.state.load(Ordering::Relaxed))
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    pub fn position(&self) -> u64 {
+        self.position.load(Ordering::Relaxed)
+    }
+
+    /// The whole row at one moment.
+    pub fn view(&self) -> RowView {
+        let version = self.version();
+        RowView {
+            state: self.state(),
+            position: self.position(),
+            length: Some(self.length.load(Ordering::Relaxed)).filter(|&n| n != UNKNOWN),
+            task: self
+                .task
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+            version,
+        }
+    }
+}
+
+/// Every worker's row, and the run's own counters.
+#[derive(Debug)]
+pub struct Board {
+    rows: Box<[Row]>,
+    /// Task names cost a lock and an allocation per job: skipped when nobody looks.
+    watched: bool,
+    received: AtomicU64,
+    queued: AtomicU64,
+    finished: AtomicU64,
+    expected: AtomicU64,
+}
+
+impl Board {
+    /// A board for a pool of up to `workers`; `watched` when a display reads it.
+    pub fn new(workers: usize, watched: bool) -> Board {
+        Board {
+            rows: (0..workers).map(|_| Row::new()).collect(),
+            watched,
+            received: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+            expected: AtomicU64::new(0),
+        }
+    }
+
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    /// The row of worker `index`, as that worker writes it.
+    pub fn lane(&self, index: usize) -> Lane<'_> {
+        Lane {
+            board: self,
+            row: &self.rows[index],
+        }
+    }
+
+    /// Bytes received by every worker of this run.
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// Sets the job total ahead of time (a counted list).
+    pub fn expect_jobs(&self, count: u64) {
+        self.expected.store(count, Ordering::Relaxed);
+    }
+
+    pub fn job_queued(&self) {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn job_finished(&self) {
+        self.finished.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Jobs finished, and how many there are as far as is known: the
+    /// counted total, or more if more came.
+    pub fn jobs(&self) -> (u64, u64) {
+        let queued = self.queued.load(Ordering::Relaxed);
+        let expected = self.expected.load(Ordering::Relaxed);
+        (self.finished.load(Ordering::Relaxed), queued.max(expected))
+    }
+}
+
+/// One worker's pen on the board.
+#[derive(Debug, Clone, Copy)]
+pub struct Lane<'a> {
+    board: &'a Board,
+    row: &'a Row,
+}
+
+impl Lane<'_> {
+    /// Starts a whole file, `position` bytes of which are already there
+    /// (resumed). `name` is built only if someone looks.
+    pub fn start(&self, name: impl FnOnce() -> String, length: Option<u64>, position: u64) {
+        self.row.position.store(position, Ordering::Relaxed);
+        self.set_task(name, None, length);
+        self.set_state(State::Receiving);
+    }
+
+    /// Starts the range `start..end` of a shared file.
+    pub fn start_range(&self, name: impl FnOnce() -> String, (start, end): (u64, u64)) {
+        self.row.position.store(0, Ordering::Relaxed);
+        self.set_task(name, Some((start, end)), Some(end - start));
+        self.set_state(State::Receiving);
+    }
+
+    /// Another worker took the tail of this worker's range: it now ends at `end`.
+    pub fn shrink(&self, end: u64) {
+        let mut task = self.task();
+        if let Some((start, _)) = task.range {
+            task.range = Some((start, end));
+            self.row.length.store(end - start, Ordering::Relaxed);
+        }
+        drop(task);
+        self.row.version.fetch_add(1, Ordering::Release);
+    }
+
+    /// Bytes just read from the network.
+    pub fn advance(&self, bytes: u64) {
+        self.row.position.fetch_add(bytes, Ordering::Relaxed);
+        self.board.received.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub fn idle(&self) {
+        self.set_state(State::Idle);
+    }
+
+    pub fn done(&self) {
+        self.set_state(State::Done);
+    }
+
+    fn set_task(
+        &self,
+        name: impl FnOnce() -> String,
+        range: Option<(u64, u64)>,
+        length: Option<u64>,
+    ) {
+        self.row
+            .length
+            .store(length.unwrap_or(UNKNOWN), Ordering::Relaxed);
+        if self.board.watched {
+            *self.task() = Task {
+                name: name(),
+                range,
+            };
+        }
+    }
+
+    fn task(&self) -> std::sync::MutexGuard<'_, Task> {
+        self.row.task.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set_state(&self, state: State) {
+        self.row.state.store(state as u8, Ordering::Relaxed);
+        self.row.version.fetch_add(1, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lane_writes_its_row_and_the_run_total() {
+        let board = Board::new(2, true);
+        let lane = board.lane(1);
+        assert_eq!(board.rows()[1].state(), State::Unstarted);
+        lane.start(|| "a.bin".into(), Some(100), 40);
+        lane.advance(10);
+        board.lane(0).advance(5);
+        let view = board.rows()[1].view();
+        assert_eq!(
+            (
+                view.state,
+                view.position,
+                view.length,
+                view.task.name.as_str()
+            ),
+            (State::Receiving, 50, Some(100), "a.bin")
+        );
+        assert_eq!(board.received(), 15, "resumed bytes are not received ones");
+        let before = view.version;
+        lane.idle();
+        assert!(board.rows()[1].version() > before);
+    }
+
+    #[test]
+    fn a_range_shrinks_when_its_tail_is_taken() {
+        let board = Board::new(1, true);
+        let lane = board.lane(0);
+        lane.start_range(|| "big.iso".into(), (100, 300));
+        lane.shrink(200);
+        let view = board.rows()[0].view();
+        assert_eq!(
+            (view.task.range, view.length),
+            (Some((100, 200)), Some(100))
+        );
+    }
+
+    #[test]
+    fn unwatched_boards_build_no_labels() {
+        let board = Board::new(1, false);
+        board
+            .lane(0)
+            .start(|| unreachable!("nobody reads it"), None, 0);
+        assert_eq!(board.rows()[0].view().length, None);
+    }
+
+    #[test]
+    fn the_job_total_grows_past_the_count() {
+        let board = Board::new(1, false);
+        board.expect_jobs(2);
+        board.job_queued();
+        assert_eq!(board.jobs(), (0, 2));
+        for _ in 0..2 {
+            board.job_queued();
+        }
+        board.job_finished();
+        assert_eq!(board.jobs(), (1, 3));
+    }
+}

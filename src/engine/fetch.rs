@@ -1,0 +1,528 @@
+//! One job: request, stream the body into `NAME.part`, verify, publish.
+//!
+//! A part is resumed only when its sidecar proves which version of the file
+//! it holds (see `part`): the request carries `Range` and `If-Range`, and
+//! the answer decides. A 206 that continues exactly where the part ends is
+//! appended; a 200 (range ignored, or the file changed) starts over from
+//! zero; a 416 that says the file is exactly as long as the part completes
+//! it; anything else throws the part away and asks again for the whole file.
+//!
+//! A big file from a server that accepts ranges is handed to `split`, which
+//! shares it with idle workers.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use ureq::Body;
+use ureq::http::{HeaderMap, Response, header};
+
+use crate::config::{FetchConfig, SplitPolicy};
+use crate::engine::job::{End, FetchError, Job, Outcome};
+use crate::engine::part::{Meta, PartFiles};
+use crate::engine::publish::publish;
+use crate::engine::split::{Piece, Sharer, Transfers};
+use crate::engine::transport::{
+    Clock, ContentRange, Transport, check_scheme, status_error, unsatisfied_length,
+};
+use crate::naming::{self, Claims, content_disposition};
+
+/// Bytes are read and written in chunks of this size through one buffer per
+/// worker, so memory stays flat whatever the file size.
+pub const CHUNK_BYTES: usize = 256 * 1024;
+
+/// A worker's tools for running jobs one after another.
+pub struct Fetcher<'a> {
+    transport: Transport<'a>,
+    buffer: Vec<u8>,
+    config: &'a FetchConfig,
+    /// The batch's names, shared with planning: a server-suggested name is
+    /// claimed here so it can never be another job's name.
+    names: &'a Mutex<Claims>,
+    /// The run's shared files, when big files may be shared.
+    transfers: Option<&'a Transfers>,
+    /// The last output directory made, so a batch does not ask again per file.
+    made_dir: Option<PathBuf>,
+}
+
+/// What one job's attempts learn as they go; made afresh for every job.
+struct Attempts<'j> {
+    job: &'j Job,
+    files: PartFiles,
+    /// The part was started by this run, so a retry may resume it even without `-c`.
+    part_is_ours: bool,
+    /// Off once this file's ranges proved unreliable: one plain stream will do.
+    may_share: bool,
+    made: u32,
+    http_status: Option<u16>,
+}
+
+/// Where a resumed request starts, and the version the part holds.
+struct ResumePoint {
+    offset: u64,
+    meta: Meta,
+}
+
+/// A file saved under its final name.
+struct Saved {
+    bytes: u64,
+    path: PathBuf,
+}
+
+impl<'a> Fetcher<'a> {
+    pub fn new(
+        transport: Transport<'a>,
+        config: &'a FetchConfig,
+        names: &'a Mutex<Claims>,
+        transfers: Option<&'a Transfers>,
+    ) -> Self {
+        Fetcher {
+            transport,
+            buffer: vec![0; CHUNK_BYTES],
+            config,
+            names,
+            transfers,
+            made_dir: None,
+        }
+    }
+
+    /// A range of a shared file, taken by this worker while it had no job.
+    pub fn run_piece(&mut self, transfers: &Transfers, piece: Arc<Piece>) {
+        Sharer {
+            transport: &mut self.transport,
+            buffer: &mut self.buffer,
+            transfers,
+        }
+        .run_piece(piece);
+    }
+
+    /// What the transport counted since it was last asked.
+    pub fn take_clock(&mut self) -> Clock {
+        self.transport.take_clock()
+    }
+
+    pub fn run(&mut self, job: &Job) -> Outcome {
+        let started = Instant::now();
+        if !self.config.overwrite && job.path.exists() {
+            return Outcome::new(End::Skipped);
+        }
+        let mut attempts = Attempts {
+            job,
+            files: PartFiles::of(&job.path),
+            part_is_ours: false,
+            may_share: true,
+            made: 0,
+            http_status: None,
+        };
+        let end = match self.with_retries(&mut attempts) {
+            Ok(saved) => End::Saved {
+                bytes: saved.bytes,
+                path: saved.path,
+            },
+            Err(error) => End::Failed(self.give_up(&attempts, error)),
+        };
+        let clock = self.transport.take_clock();
+        Outcome {
+            end,
+            http_status: attempts.http_status,
+            elapsed: started.elapsed(),
+            waiting: clock.waiting,
+            attempts: attempts.made,
+            received: clock.received,
+        }
+    }
+
+    /// Cleans up after a failed job and says why it failed. An interrupted
+    /// job keeps a resumable part for `-c`; any other failure leaves nothing.
+    fn give_up(&self, attempts: &Attempts, error: FetchError) -> String {
+        let files = &attempts.files;
+        if matches!(error, FetchError::Cancelled) && resume_point(attempts.job, files).is_some() {
+            return format!("interrupted; {} kept for -c", files.part.display());
+        }
+        // Nothing to clean up is the common case; a file that cannot be
+        // removed is only ever a `.part` or a sidecar, never a final name.
+        let _ = files.remove();
+        error.to_string()
+    }
+
+    fn with_retries(&mut self, attempts: &mut Attempts) -> Result<Saved, FetchError> {
+        // A part that is not resumed (no -c, or no usable sidecar) is stale:
+        // `fresh` replaces it, and `give_up` removes it.
+        let mut failures = 0;
+        loop {
+            attempts.made += 1;
+            let error = match self.attempt(attempts) {
+                Ok(saved) => return Ok(saved),
+                Err(error) => error,
+            };
+            // The part is gone, so the next request cannot end in another restart.
+            if matches!(error, FetchError::Restart) && !self.transport.cancelled() {
+                continue;
+            }
+            if matches!(error, FetchError::Changed(_)) {
+                attempts.may_share = false;
+            }
+            failures += 1;
+            self.transport.wait_to_retry(error, failures)?;
+        }
+    }
+
+    fn attempt(&mut self, attempts: &mut Attempts) -> Result<Saved, FetchError> {
+        let job = attempts.job;
+        let may_resume = self.config.resume || attempts.part_is_ours;
+        let resume = may_resume
+            .then(|| resume_point(job, &attempts.files))
+            .flatten();
+        let response = self.request(&job.url, resume.as_ref())?;
+        let status = response.status().as_u16();
+        attempts.http_status = Some(status);
+        check_scheme(&response)?;
+        match (status, resume) {
+            (206, Some(resume)) => self.append(attempts, resume, response),
+            (416, Some(resume)) => self.complete(attempts, resume, response),
+            (206, None) => Err(FetchError::Protocol(
+                "HTTP 206 (part of the file) for a request of the whole file".into(),
+            )),
+            _ if response.status().is_success() => self.fresh(attempts, response),
+            _ => Err(status_error(&response)),
+        }
+    }
+
+    fn request(
+        &mut self,
+        url: &str,
+        resume: Option<&ResumePoint>,
+    ) -> Result<Response<Body>, FetchError> {
+        let mut request = self.transport.get(url);
+        if let Some(resume) = resume {
+            request = request.header(header::RANGE, format!("bytes={}-", resume.offset));
+            if let Some(validator) = resume.meta.validator() {
+                request = request.header(header::IF_RANGE, validator);
+            }
+        }
+        self.transport.send(request)
+    }
+
+    /// A whole file: whatever the part held is replaced from byte zero.
+    fn fresh(
+        &mut self,
+        attempts: &mut Attempts,
+        response: Response<Body>,
+    ) -> Result<Saved, FetchError> {
+        let (job, files) = (attempts.job, &attempts.files);
+        let length = response.body().content_length();
+        let mut meta = Meta::from_headers(&job.url, response.headers(), length);
+        meta.name = self.suggested_name(response.headers());
+        self.make_parent(&files.part)?;
+        // Replaces a stale part from an earlier run, never following a link.
+        let mut file = files
+            .create()
+            .map_err(|e| FetchError::local("create", &files.part, e))?;
+        attempts.part_is_ours = true;
+        let transfers = self
+            .transfers
+            .filter(|_| attempts.may_share)
+            .filter(|t| worth_sharing(&response, &meta, t.policy()));
+        if let Some(transfers) = transfers {
+            let validator = meta.validator().unwrap_or_default().to_string();
+            let mut sharer = Sharer {
+                transport: &mut self.transport,
+                buffer: &mut self.buffer,
+                transfers,
+            };
+            let received = sharer.download(response, validator, file, &files.part)?;
+            let hasher = self.hash_part(job, files)?;
+            return self.finish(job, files, hasher, received, meta.name);
+        }
+        self.transport
+            .lane()
+            .start(|| file_name(&job.path), length, 0);
+        let mut hasher = job.sha256.map(|_| Sha256::new());
+        let mut body = response.into_body().into_reader();
+        // A shared part fills in any order, so only a streamed one gets a sidecar for -c.
+        let sidecar = meta
+            .validator()
+            .is_some()
+            .then_some(Sidecar { files, meta: &meta });
+        let received = self.stream(&mut body, &mut file, hasher.as_mut(), &files.part, sidecar)?;
+        drop(file);
+        check_length(received, length)?;
+        self.finish(job, files, hasher, received, meta.name)
+    }
+
+    /// The rest of a file after the part, if the 206 is exactly that.
+    fn append(
+        &mut self,
+        attempts: &Attempts,
+        resume: ResumePoint,
+        response: Response<Body>,
+    ) -> Result<Saved, FetchError> {
+        let (job, files) = (attempts.job, &attempts.files);
+        let ResumePoint { offset, meta } = resume;
+        let total = ContentRange::from_headers(response.headers())
+            .filter(|range| range.continues_at(offset))
+            .and_then(|range| range.total)
+            .filter(|&total| meta.length.is_none_or(|length| length == total));
+        let Some(total) = total.filter(|_| meta.agrees_with(response.headers())) else {
+            return restart(files);
+        };
+        let mut hasher = job.sha256.map(|_| Sha256::new());
+        let (mut file, length) = self.read_part(files, hasher.as_mut())?;
+        if length != offset {
+            return restart(files);
+        }
+        let name = self.suggested_name(response.headers()).or(meta.name);
+        self.transport
+            .lane()
+            .start(|| file_name(&job.path), Some(total), offset);
+        let mut body = response.into_body().into_reader();
+        let received = self.stream(&mut body, &mut file, hasher.as_mut(), &files.part, None)?;
+        drop(file);
+        check_length(offset + received, Some(total))?;
+        self.finish(job, files, hasher, offset + received, name)
+    }
+
+    /// A 416 to a resumed request: the part may already be the whole file.
+    fn complete(
+        &mut self,
+        attempts: &Attempts,
+        resume: ResumePoint,
+        response: Response<Body>,
+    ) -> Result<Saved, FetchError> {
+        let (job, files) = (attempts.job, &attempts.files);
+        let ResumePoint { offset, meta } = resume;
+        let whole = unsatisfied_length(response.headers()) == Some(offset)
+            && meta.length.is_none_or(|length| length == offset)
+            && meta.agrees_with(response.headers());
+        if !whole {
+            return restart(files);
+        }
+        let name = self.suggested_name(response.headers()).or(meta.name);
+        drop(response);
+        let mut hasher = job.sha256.map(|_| Sha256::new());
+        // Without a checksum to compute, the part's length is already known.
+        if hasher.is_some() && self.read_part(files, hasher.as_mut())?.1 != offset {
+            return restart(files);
+        }
+        self.finish(job, files, hasher, offset, name)
+    }
+
+    /// Verifies and publishes a complete part; the sidecar goes with it.
+    fn finish(
+        &self,
+        job: &Job,
+        files: &PartFiles,
+        hasher: Option<Sha256>,
+        bytes: u64,
+        suggested: Option<String>,
+    ) -> Result<Saved, FetchError> {
+        if let (Some(expected), Some(hasher)) = (job.sha256, hasher) {
+            verify_digest(expected, hasher.finalize().into())?;
+        }
+        let path = publish(&files.part, &job.path, suggested.as_deref(), self.names)?;
+        // A leftover sidecar without its part is harmless: it is never read alone.
+        let _ = files.remove_meta();
+        Ok(Saved { bytes, path })
+    }
+
+    /// Makes the directory of `path` unless it was the last one made.
+    fn make_parent(&mut self, path: &Path) -> Result<(), FetchError> {
+        let Some(dir) = path.parent() else {
+            return Ok(());
+        };
+        if Some(dir) == self.made_dir.as_deref() {
+            return Ok(());
+        }
+        fs::create_dir_all(dir).map_err(|e| FetchError::local("create directory", dir, e))?;
+        self.made_dir = Some(dir.to_path_buf());
+        Ok(())
+    }
+
+    /// The server's `Content-Disposition` name, sanitised, when asked for.
+    fn suggested_name(&self, headers: &HeaderMap) -> Option<String> {
+        if !self.config.content_disposition {
+            return None;
+        }
+        let value = headers.get(header::CONTENT_DISPOSITION)?;
+        // Servers do send raw UTF-8 there, which `to_str` would refuse.
+        let text = String::from_utf8_lossy(value.as_bytes());
+        content_disposition::filename(&text).map(|raw| naming::sanitize(&raw))
+    }
+
+    /// The checksum of a finished part, read back from disk (a shared part
+    /// is written out of order, so it cannot be hashed as it streams).
+    fn hash_part(&mut self, job: &Job, files: &PartFiles) -> Result<Option<Sha256>, FetchError> {
+        let Some(_) = job.sha256 else { return Ok(None) };
+        let mut hasher = Sha256::new();
+        self.read_part(files, Some(&mut hasher))?;
+        Ok(Some(hasher))
+    }
+
+    /// Opens the existing part (for appending) and reads it from its start,
+    /// hashing it if asked; returns the file and its length.
+    fn read_part(
+        &mut self,
+        files: &PartFiles,
+        hasher: Option<&mut Sha256>,
+    ) -> Result<(File, u64), FetchError> {
+        let part = &files.part;
+        let mut file = files
+            .open_existing()
+            .map_err(|e| FetchError::local("open", part, e))?;
+        let Some(hasher) = hasher else {
+            let length = file
+                .metadata()
+                .map_err(|e| FetchError::local("read", part, e))?;
+            return Ok((file, length.len()));
+        };
+        let mut length = 0;
+        loop {
+            let n = match file.read(&mut self.buffer) {
+                Ok(0) => return Ok((file, length)),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(FetchError::local("read", part, e)),
+            };
+            hasher.update(&self.buffer[..n]);
+            length += n as u64;
+        }
+    }
+
+    /// Copies the body into the part. Bytes that arrived before a failure are
+    /// written too: they are good, and a retry resumes after them.
+    ///
+    /// The sidecar that makes the part resumable is written just before the
+    /// first bytes, and only if the body did not fit in one buffer: a file
+    /// that arrives at once has nothing to resume, and skipping it saves four
+    /// file operations per small file.
+    fn stream(
+        &mut self,
+        body: &mut impl Read,
+        file: &mut File,
+        mut hasher: Option<&mut Sha256>,
+        part: &Path,
+        mut sidecar: Option<Sidecar>,
+    ) -> Result<u64, FetchError> {
+        let mut received = 0u64;
+        loop {
+            let (filled, ended) = self.transport.fill(body, &mut self.buffer);
+            if !matches!(ended, Ok(true))
+                && let Some(Sidecar { files, meta }) = sidecar.take()
+            {
+                files
+                    .write_meta(meta)
+                    .map_err(|e| FetchError::local("create", &files.meta, e))?;
+            }
+            let chunk = &self.buffer[..filled];
+            file.write_all(chunk)
+                .map_err(|e| FetchError::local("write", part, e))?;
+            if let Some(hasher) = hasher.as_deref_mut() {
+                hasher.update(chunk);
+            }
+            received += filled as u64;
+            if ended? {
+                return Ok(received);
+            }
+        }
+    }
+}
+
+/// The sidecar a streamed part gets once it is worth resuming.
+struct Sidecar<'f> {
+    files: &'f PartFiles,
+    meta: &'f Meta,
+}
+
+/// The final name of a job, for the display.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// A whole-file answer worth sharing among idle workers: big enough, ranges
+/// accepted, and a validator for `If-Range` so every range is of this version.
+fn worth_sharing(response: &Response<Body>, meta: &Meta, policy: SplitPolicy) -> bool {
+    let accepts_ranges = response
+        .headers()
+        .get(header::ACCEPT_RANGES)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"bytes"));
+    response.status() == 200
+        && accepts_ranges
+        && meta.validator().is_some()
+        && response
+            .body()
+            .content_length()
+            .is_some_and(|length| policy.allows(length))
+}
+
+/// The part can be resumed when it has bytes and its sidecar names this URL
+/// and a validator, and the part is not longer than the file it belongs to.
+fn resume_point(job: &Job, files: &PartFiles) -> Option<ResumePoint> {
+    let offset = files.part_len().filter(|&n| n > 0)?;
+    let meta = files.read_meta().filter(|meta| meta.url == job.url)?;
+    if meta.length.is_some_and(|length| offset > length) {
+        return None;
+    }
+    Some(ResumePoint { offset, meta })
+}
+
+fn restart(files: &PartFiles) -> Result<Saved, FetchError> {
+    files
+        .remove()
+        .map_err(|e| FetchError::local("remove", &files.part, e))?;
+    Err(FetchError::Restart)
+}
+
+/// ureq enforces a declared Content-Length itself; this check does not
+/// depend on it, and covers a 206 whose length comes from Content-Range.
+fn check_length(received: u64, expected: Option<u64>) -> Result<(), FetchError> {
+    match expected {
+        Some(expected) if received < expected => Err(FetchError::Truncated { received, expected }),
+        Some(expected) if received > expected => Err(FetchError::Protocol(format!(
+            "the server sent {received} bytes, more than the {expected} it announced"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn verify_digest(expected: [u8; 32], actual: [u8; 32]) -> Result<(), FetchError> {
+    if expected == actual {
+        return Ok(());
+    }
+    Err(FetchError::Checksum {
+        expected: hex(&expected),
+        actual: hex(&actual),
+    })
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_and_long_bodies_are_errors() {
+        assert!(check_length(10, Some(10)).is_ok());
+        assert!(check_length(10, None).is_ok());
+        let short = check_length(3, Some(10)).unwrap_err();
+        assert!(short.is_transient());
+        assert_eq!(short.to_string(), "connection closed after 3 of 10 bytes");
+        assert!(!check_length(11, Some(10)).unwrap_err().is_transient());
+    }
+
+    #[test]
+    fn digest_mismatch_names_both_sums() {
+        let error = verify_digest([0; 32], [1; 32]).unwrap_err().to_string();
+        assert!(
+            error.contains(&"00".repeat(32)) && error.contains(&"01".repeat(32)),
+            "{error}"
+        );
+    }
+}

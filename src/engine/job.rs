@@ -1,0 +1,372 @@
+//! A job (one URL with its final path), how jobs are planned from a list,
+//! what became of each, and why one failed.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::input::{self, InputError, Origin, Request};
+use crate::naming::{self, Claims};
+
+/// A job with its final file name chosen.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub url: String,
+    pub path: PathBuf,
+    pub sha256: Option<[u8; 32]>,
+    pub origin: Origin,
+}
+
+/// A job ready to run, or a list line that could not become one.
+pub type Planned = Result<Job, InputError>;
+
+/// Names every job in list order (so names are deterministic) inside `dir`.
+/// `names` is shared with the workers, which claim server-suggested names in it.
+pub fn plan(
+    requests: impl Iterator<Item = input::Item> + Send,
+    dir: &Path,
+    sha256: Option<[u8; 32]>,
+    names: Arc<Mutex<Claims>>,
+) -> impl Iterator<Item = Planned> + Send {
+    let dir = dir.to_path_buf();
+    requests.map(move |item| {
+        item.map(|request: Request| {
+            let wanted = match &request.out {
+                Some(out) => naming::sanitize(out),
+                None => naming::name_from_url(&request.url),
+            };
+            let name = names
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .claim(&wanted);
+            Job {
+                // `-d .` (the default) lists bare names, as a user would type them.
+                path: if dir == Path::new(".") {
+                    name.into()
+                } else {
+                    dir.join(name)
+                },
+                sha256: request.sha256.or(sha256),
+                url: request.url,
+                origin: request.origin,
+            }
+        })
+    })
+}
+
+/// The three ends of a job, as `--json` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Skipped,
+    Failed,
+}
+
+/// How a job ended: exactly one of saved, skipped or failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// Complete and verified under `path` (the planned name, or the server's
+    /// suggestion with `--content-disposition`).
+    Saved {
+        bytes: u64,
+        path: PathBuf,
+    },
+    /// The file was already there.
+    Skipped,
+    Failed(String),
+}
+
+/// A job's end and what it cost.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub end: End,
+    pub http_status: Option<u16>,
+    pub elapsed: Duration,
+    /// The part of `elapsed` spent waiting for servers: for response headers,
+    /// and in pauses before a retry.
+    pub waiting: Duration,
+    /// Requests made, retries included.
+    pub attempts: u32,
+    /// Body bytes this job read from the network (not those of a part it resumed).
+    pub received: u64,
+}
+
+impl Outcome {
+    pub fn new(end: End) -> Outcome {
+        Outcome {
+            end,
+            http_status: None,
+            elapsed: Duration::ZERO,
+            waiting: Duration::ZERO,
+            attempts: 0,
+            received: 0,
+        }
+    }
+
+    pub fn failed(message: String) -> Outcome {
+        Outcome::new(End::Failed(message))
+    }
+
+    pub fn status(&self) -> Status {
+        match self.end {
+            End::Saved { .. } => Status::Ok,
+            End::Skipped => Status::Skipped,
+            End::Failed(_) => Status::Failed,
+        }
+    }
+
+    pub fn error(&self) -> Option<&str> {
+        match &self.end {
+            End::Failed(error) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// The size of the saved file; 0 for anything else.
+    pub fn bytes(&self) -> u64 {
+        match self.end {
+            End::Saved { bytes, .. } => bytes,
+            _ => 0,
+        }
+    }
+}
+
+/// What happened to one job, sent back to the reporting thread.
+#[derive(Debug, Clone)]
+pub struct JobReport {
+    pub url: String,
+    /// Where the file is (or would have been); none for a bad list line.
+    pub path: Option<PathBuf>,
+    pub origin: Origin,
+    pub outcome: Outcome,
+    /// The worker thread that ran it; none for a bad list line.
+    pub worker: Option<String>,
+}
+
+impl JobReport {
+    pub fn new(job: Job, outcome: Outcome, worker: &str) -> JobReport {
+        let path = match &outcome.end {
+            End::Saved { path, .. } => path.clone(),
+            _ => job.path,
+        };
+        JobReport {
+            url: job.url,
+            path: Some(path),
+            origin: job.origin,
+            outcome,
+            worker: Some(worker.to_string()),
+        }
+    }
+
+    /// A list line that never became a job fails as one, in its turn.
+    pub fn invalid_line(error: InputError) -> JobReport {
+        JobReport {
+            url: error.text.clone(),
+            path: None,
+            origin: error.origin.clone(),
+            outcome: Outcome::failed(error.to_string()),
+            worker: None,
+        }
+    }
+}
+
+/// Counts kept while jobs finish; nothing per job is held.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Totals {
+    pub ok: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub bytes: u64,
+    /// Sum of every job's own time: what one thread would have needed.
+    pub job_time: Duration,
+}
+
+impl Totals {
+    pub fn add(&mut self, report: &JobReport) {
+        let outcome = &report.outcome;
+        match outcome.status() {
+            Status::Ok => self.ok += 1,
+            Status::Skipped => self.skipped += 1,
+            Status::Failed => self.failed += 1,
+        }
+        self.bytes += outcome.bytes();
+        self.job_time += outcome.elapsed;
+    }
+}
+
+/// Why one attempt at a job (or at one range of it) failed.
+#[derive(Debug, Error)]
+pub enum FetchError {
+    #[error("HTTP {status}")]
+    Status {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    #[error("{}", describe(.0))]
+    Network(#[source] ureq::Error),
+    #[error("connection closed after {received} of {expected} bytes")]
+    Truncated { received: u64, expected: u64 },
+    #[error("{0}")]
+    Protocol(String),
+    #[error("cannot {action} {}: {source}", path.display())]
+    Local {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// A shared part is not whole after every range ended.
+    #[error("{0}")]
+    Incomplete(String),
+    #[error("no free name like {wanted} in {}", dir.display())]
+    NoFreeName { wanted: String, dir: PathBuf },
+    #[error("sha256 mismatch: expected {expected}, got {actual}")]
+    Checksum { expected: String, actual: String },
+    #[error("interrupted")]
+    Cancelled,
+    /// The answer to a resumed request does not continue the part, which
+    /// has been thrown away: ask again for the whole file.
+    #[error("the server's answer does not continue the partial file")]
+    Restart,
+    /// A range of a shared file came from another version: start over.
+    #[error("the file changed on the server during the download: {0}")]
+    Changed(String),
+}
+
+impl FetchError {
+    /// Whether trying again could help: the network or the server may
+    /// recover, a bad URL, a TLS failure or a local error will not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            FetchError::Status { status, .. } => is_transient_status(*status),
+            FetchError::Network(e) => is_transient(e),
+            FetchError::Truncated { .. } | FetchError::Restart | FetchError::Changed(_) => true,
+            FetchError::Protocol(_)
+            | FetchError::Local { .. }
+            | FetchError::Incomplete(_)
+            | FetchError::NoFreeName { .. }
+            | FetchError::Checksum { .. }
+            | FetchError::Cancelled => false,
+        }
+    }
+
+    pub fn local(action: &'static str, path: &Path, source: io::Error) -> FetchError {
+        FetchError::Local {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// A transport error in words a user can act on.
+fn describe(error: &ureq::Error) -> String {
+    match error {
+        ureq::Error::Io(e) => describe_io(e),
+        ureq::Error::Timeout(ureq::Timeout::Connect) => "timed out connecting".into(),
+        ureq::Error::Timeout(ureq::Timeout::PerRead | ureq::Timeout::RecvResponse) => {
+            "timed out waiting for data from the server".into()
+        }
+        ureq::Error::HostNotFound => "host not found".into(),
+        ureq::Error::TooManyRedirects => "too many redirects".into(),
+        ureq::Error::BadUri(uri) => format!("bad URL: {uri}"),
+        other => other.to_string(),
+    }
+}
+
+fn describe_io(error: &io::Error) -> String {
+    match error.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        io::ErrorKind::ConnectionReset => "connection reset by the server".into(),
+        io::ErrorKind::UnexpectedEof => "connection closed before the body was complete".into(),
+        _ => error.to_string(),
+    }
+}
+
+fn is_transient(error: &ureq::Error) -> bool {
+    match error {
+        ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::Protocol(_) => true,
+        ureq::Error::Io(e) => is_transient_io(e),
+        _ => false,
+    }
+}
+
+fn is_transient_io(error: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        error.kind(),
+        ConnectionReset
+            | ConnectionRefused
+            | ConnectionAborted
+            | UnexpectedEof
+            | TimedOut
+            | BrokenPipe
+            | Interrupted
+    )
+}
+
+/// 408 Request Timeout, 429 Too Many Requests and the 5xx that mean "later".
+fn is_transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        assert!(is_transient_status(503) && is_transient_status(429) && is_transient_status(408));
+        assert!(
+            !is_transient_status(404) && !is_transient_status(403) && !is_transient_status(501)
+        );
+    }
+
+    #[test]
+    fn transient_errors() {
+        let refused = ureq::Error::Io(io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert!(is_transient(&refused));
+        assert_eq!(describe(&refused), "connection refused");
+        assert!(!is_transient(&ureq::Error::TooManyRedirects));
+        assert!(is_transient(&ureq::Error::Timeout(ureq::Timeout::PerRead)));
+    }
+
+    #[test]
+    fn local_errors_keep_their_cause() {
+        let error = FetchError::local(
+            "write",
+            Path::new("out/a.bin.part"),
+            io::Error::from_raw_os_error(28),
+        );
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot write out/a.bin.part: ")
+        );
+        let cause = std::error::Error::source(&error).expect("the io::Error is kept");
+        let io = cause.downcast_ref::<io::Error>().unwrap();
+        assert_eq!(io.raw_os_error(), Some(28));
+        assert!(!error.is_transient());
+    }
+
+    #[test]
+    fn an_outcome_is_exactly_one_end() {
+        let saved = Outcome::new(End::Saved {
+            bytes: 5,
+            path: "a".into(),
+        });
+        assert_eq!(
+            (saved.status(), saved.error(), saved.bytes()),
+            (Status::Ok, None, 5)
+        );
+        let failed = Outcome::failed("HTTP 404".into());
+        assert_eq!(
+            (failed.status(), failed.error(), failed.bytes()),
+            (Status::Failed, Some("HTTP 404"), 0)
+        );
+    }
+}

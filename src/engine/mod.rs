@@ -1,0 +1,17 @@
+//! Running jobs: one job from request to published file, and the pool of
+//! worker threads that runs a batch of them.
+//!
+//! `job` holds the data (jobs, outcomes, reports, errors); `transport` is a
+//! worker's side of the network; `fetch` streams one body into a part, which
+//! `part` owns and `publish` names; `split` shares one big file among
+//! workers; `pool` runs the workers; `activity` is the board the display
+//! reads. Nothing in here prints.
+
+pub mod activity;
+pub mod fetch;
+pub mod job;
+pub mod part;
+pub mod pool;
+pub mod publish;
+pub mod split;
+pub mod transport;

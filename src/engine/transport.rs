@@ -1,0 +1,358 @@
+//! The network side of one worker: the agent every worker shares, sending
+//! one request, reading its body, the retry pauses, and the clocks that say
+//! how long the worker waited for servers and how many bytes it received.
+//!
+//! A whole-file fetch and a range of a shared file both go through a
+//! `Transport`, so they count, stop and retry the same way.
+
+use std::io::{self, Read};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ureq::config::RedirectAuthHeaders;
+use ureq::http::{HeaderMap, Response, header};
+use ureq::typestate::WithoutBody;
+use ureq::{Agent, Body, RequestBuilder, ResponseExt};
+
+use crate::config::HttpConfig;
+use crate::engine::activity::Lane;
+use crate::engine::job::FetchError;
+use crate::stop::Cancel;
+
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// How often a pause before a retry looks at the cancel flag.
+const PAUSE_STEP: Duration = Duration::from_millis(50);
+
+/// One agent per run, cloned into every worker: clones share one connection
+/// pool, so each worker keeps reusing its own keep-alive connection.
+pub fn agent(http: &HttpConfig, threads: usize) -> Agent {
+    Agent::config_builder()
+        .timeout_connect(Some(http.connect_timeout))
+        .timeout_recv_response(Some(http.read_timeout))
+        // Restarts on every read: a stall detector that never cuts a big, live transfer.
+        .timeout_per_read(Some(http.read_timeout))
+        .max_redirects(http.max_redirects)
+        // Authorization and Cookie (from -H) are dropped on every redirect,
+        // even to the same host: ureq's default, stated so no one loosens it
+        // to `SameHost`, which ignores the port and so the origin.
+        .redirect_auth_headers(RedirectAuthHeaders::Never)
+        .user_agent(http.user_agent.as_str())
+        // Statuses are classified here (retry or not), with their headers intact.
+        .http_status_as_error(false)
+        // ureq keeps 3 idle connections per host by default; a pool of N workers
+        // on one host would then reconnect all the time.
+        .max_idle_connections(threads.max(10) * 2)
+        .max_idle_connections_per_host(threads.max(3) * 2)
+        .build()
+        .into()
+}
+
+/// What a worker's transport counted since it was last asked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Clock {
+    /// Blocked on servers: from sending a request to its response headers,
+    /// and pauses before a retry. Threads exist to overlap it.
+    pub waiting: Duration,
+    /// Body bytes read from the network.
+    pub received: u64,
+}
+
+/// One worker's connection to the network. Owned by the worker thread, so
+/// its clock is worker-local: nobody else writes it.
+pub struct Transport<'a> {
+    agent: Agent,
+    http: &'a HttpConfig,
+    cancel: &'a Cancel,
+    lane: Lane<'a>,
+    clock: Clock,
+}
+
+impl<'a> Transport<'a> {
+    pub fn new(agent: Agent, http: &'a HttpConfig, cancel: &'a Cancel, lane: Lane<'a>) -> Self {
+        Transport {
+            agent,
+            http,
+            cancel,
+            lane,
+            clock: Clock::default(),
+        }
+    }
+
+    /// The worker's row on the board, for what it is doing.
+    pub fn lane(&self) -> Lane<'a> {
+        self.lane
+    }
+
+    /// A GET with the user's headers.
+    pub fn get(&self, url: &str) -> RequestBuilder<WithoutBody> {
+        let mut request = self.agent.get(url);
+        for (name, value) in &self.http.headers {
+            request = request.header(name, value);
+        }
+        request
+    }
+
+    /// Sends a request, counting the wait for its response as waiting.
+    pub fn send(
+        &mut self,
+        request: RequestBuilder<WithoutBody>,
+    ) -> Result<Response<Body>, FetchError> {
+        let sent = Instant::now();
+        let response = request.call();
+        self.clock.waiting += sent.elapsed();
+        response.map_err(FetchError::Network)
+    }
+
+    /// Reads until `buffer` is full or the body ends, so the disk sees few,
+    /// large writes however small the network's reads are. Every read counts
+    /// at once, on the board and the clock. Returns the bytes read and
+    /// whether the body ended (or why reading failed).
+    pub fn fill(
+        &mut self,
+        body: &mut impl Read,
+        buffer: &mut [u8],
+    ) -> (usize, Result<bool, FetchError>) {
+        let mut filled = 0;
+        while filled < buffer.len() {
+            if self.cancel.aborted() {
+                return (filled, Err(FetchError::Cancelled));
+            }
+            match body.read(&mut buffer[filled..]) {
+                Ok(0) => return (filled, Ok(true)),
+                Ok(n) => {
+                    filled += n;
+                    self.clock.received += n as u64;
+                    self.lane.advance(n as u64);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A read error from a response body wraps the ureq error that caused it.
+                Err(e) => return (filled, Err(FetchError::Network(e.into()))),
+            }
+        }
+        (filled, Ok(false))
+    }
+
+    /// Whether Ctrl-C asked running transfers to stop.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.aborted()
+    }
+
+    /// What was counted since the last call.
+    pub fn take_clock(&mut self) -> Clock {
+        std::mem::take(&mut self.clock)
+    }
+
+    /// The one retry policy of jobs and ranges: gives the error back when it
+    /// is final, else waits out the backoff. A shut-down agent looks like a
+    /// dropped connection, so the cancel flag is asked first.
+    pub fn wait_to_retry(&mut self, error: FetchError, failures: u32) -> Result<(), FetchError> {
+        if self.cancel.aborted() {
+            return Err(FetchError::Cancelled);
+        }
+        if !error.is_transient() || failures > self.http.retries {
+            return Err(error);
+        }
+        self.pause(backoff(failures, &error, self.http.retry_delay));
+        Ok(())
+    }
+
+    /// Sleeps in short steps so a Ctrl-C is not kept waiting behind a backoff.
+    /// A pause waits for a server to recover, so it counts as waiting.
+    fn pause(&mut self, wait: Duration) {
+        let started = Instant::now();
+        let deadline = started + wait;
+        while !self.cancel.aborted() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            thread::sleep(left.min(PAUSE_STEP));
+        }
+        self.clock.waiting += started.elapsed();
+    }
+}
+
+/// The URL a response finally came from must be http or https. ureq refuses
+/// unknown schemes itself (`ftp://` is a bad URI), but would speak plain HTTP
+/// to a proxy scheme such as `socks5://`; that body is not the file asked for.
+pub fn check_scheme(response: &Response<Body>) -> Result<(), FetchError> {
+    match response.get_uri().scheme_str() {
+        Some("http" | "https") => Ok(()),
+        other => Err(FetchError::Protocol(format!(
+            "redirected to a {} URL (only http and https are followed)",
+            other.unwrap_or("relative")
+        ))),
+    }
+}
+
+/// A status that is not a success, with the server's `Retry-After`.
+pub fn status_error(response: &Response<Body>) -> FetchError {
+    let retry_after = retry_after(
+        response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()),
+    );
+    FetchError::Status {
+        status: response.status().as_u16(),
+        retry_after,
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare for downloads and ignored).
+fn retry_after(value: Option<&str>) -> Option<Duration> {
+    value?.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Exponential backoff with jitter, or the server's `Retry-After` (capped).
+fn backoff(attempt: u32, error: &FetchError, base: Duration) -> Duration {
+    if let FetchError::Status {
+        retry_after: Some(wait),
+        ..
+    } = error
+    {
+        return (*wait).min(MAX_RETRY_AFTER);
+    }
+    let exponential = base
+        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF);
+    exponential.mul_f64(0.5 + jitter() * 0.5)
+}
+
+/// A cheap 0..1 value that differs between threads and moments, so workers
+/// that failed together do not retry in lockstep.
+fn jitter() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    f64::from(nanos % 1000) / 1000.0
+}
+
+/// `Content-Range: bytes FIRST-LAST/TOTAL` of a 206.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentRange {
+    pub first: u64,
+    pub last: u64,
+    /// `None` for `*` (the server does not know).
+    pub total: Option<u64>,
+}
+
+impl std::fmt::Display for ContentRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.total {
+            Some(total) => write!(f, "bytes {}-{}/{total}", self.first, self.last),
+            None => write!(f, "bytes {}-{}/*", self.first, self.last),
+        }
+    }
+}
+
+impl ContentRange {
+    pub fn from_headers(headers: &HeaderMap) -> Option<ContentRange> {
+        ContentRange::parse(&header_text(headers, header::CONTENT_RANGE.as_str())?)
+    }
+
+    pub fn parse(text: &str) -> Option<ContentRange> {
+        let (range, total) = text.trim().strip_prefix("bytes ")?.split_once('/')?;
+        let (first, last) = range.split_once('-')?;
+        let range = ContentRange {
+            first: first.trim().parse().ok()?,
+            last: last.trim().parse().ok()?,
+            total: match total.trim() {
+                "*" => None,
+                total => Some(total.parse().ok()?),
+            },
+        };
+        let fits = range.total.is_none_or(|total| range.last < total);
+        (range.first <= range.last && fits).then_some(range)
+    }
+
+    /// Whether this range carries exactly the rest of a file from `offset`.
+    pub fn continues_at(&self, offset: u64) -> bool {
+        self.first == offset && self.total == Some(self.last + 1)
+    }
+}
+
+/// The file length in a 416's `Content-Range: bytes */TOTAL`.
+pub fn unsatisfied_length(headers: &HeaderMap) -> Option<u64> {
+    let text = header_text(headers, header::CONTENT_RANGE.as_str())?;
+    text.strip_prefix("bytes */")?.trim().parse().ok()
+}
+
+/// A header's value as trimmed text; `None` if absent, empty or not text.
+pub fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    let value = headers.get(name)?.to_str().ok()?.trim();
+    (!value.is_empty()).then(|| value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn retry_after_seconds() {
+        assert_eq!(retry_after(Some(" 3 ")), Some(Duration::from_secs(3)));
+        assert_eq!(retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(retry_after(None), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let base = Duration::from_millis(100);
+        let network = FetchError::Protocol(String::new());
+        for attempt in 1..40 {
+            let wait = backoff(attempt, &network, base);
+            let ceiling = base
+                .saturating_mul(1 << (attempt - 1).min(16))
+                .min(MAX_BACKOFF);
+            assert!(
+                wait <= ceiling && wait >= ceiling / 2,
+                "attempt {attempt}: {wait:?}"
+            );
+        }
+        let limited = FetchError::Status {
+            status: 429,
+            retry_after: Some(Duration::from_secs(3600)),
+        };
+        assert_eq!(backoff(1, &limited, base), MAX_RETRY_AFTER);
+    }
+
+    #[test]
+    fn content_ranges() {
+        let range = ContentRange::parse("bytes 100-999/1000").unwrap();
+        assert!(range.continues_at(100));
+        assert!(!range.continues_at(0));
+        assert!(
+            !ContentRange::parse("bytes 100-998/1000")
+                .unwrap()
+                .continues_at(100)
+        );
+        assert!(
+            !ContentRange::parse("bytes 100-999/*")
+                .unwrap()
+                .continues_at(100)
+        );
+        for bad in [
+            "bytes 5-4/10",
+            "bytes 0-10/10",
+            "items 0-1/2",
+            "bytes */10",
+            "bytes a-b/c",
+        ] {
+            assert_eq!(ContentRange::parse(bad), None, "{bad}");
+        }
+        assert_eq!(
+            unsatisfied_length(&headers(&[("content-range", "bytes */1000")])),
+            Some(1000)
+        );
+    }
+}
