@@ -7,11 +7,11 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Parser;
+use testserver::Server;
 use tget::bench::{self, Batch};
 use tget::cancel::Cancel;
 use tget::cli::{Cli, Command};
 use tget::config::BenchConfig;
-use tget::server::Server;
 
 const THREADS: &str = "1,2,4,8,16,32,64";
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tget::server::Server;
+use testserver::Server;
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;

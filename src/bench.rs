@@ -15,6 +15,7 @@ use anyhow::{Context, Result, bail};
 use indicatif::HumanBytes;
 use serde::Serialize;
 use tempfile::TempDir;
+use testserver::Server;
 
 use crate::Exit;
 use crate::cancel::Cancel;
@@ -25,7 +26,6 @@ use crate::naming::Claims;
 use crate::pool::JobReport;
 use crate::progress::Progress;
 use crate::segment::SplitPolicy;
-use crate::server::Server;
 use crate::timing::{self, Row, Run, Series};
 use crate::{export, plot};
 
@@ -52,7 +52,7 @@ pub enum BatchKind {
 
 impl Batch {
     pub fn synthetic(server: &Server, shape: SyntheticBatch) -> Result<Batch> {
-        let urls = server.batch_urls(&shape);
+        let urls = batch_urls(server, &shape);
         let requests = input::open(&[Source::Arguments(urls)], None)?.collect();
         Ok(Batch {
             requests,
@@ -104,6 +104,17 @@ impl Batch {
             per_file * files.div_ceil(threads.max(1)) as f64,
         ))
     }
+}
+
+/// The built-in server's URLs for a synthetic batch: `files` files of `size` bytes each.
+fn batch_urls(server: &Server, batch: &SyntheticBatch) -> Vec<String> {
+    let mut query = format!("size={}&latency={}", batch.size, batch.latency.as_millis());
+    if let Some(rate) = batch.bandwidth {
+        query.push_str(&format!("&rate={rate}"));
+    }
+    (0..batch.files)
+        .map(|i| server.url(&format!("/bench/file-{i:04}.bin?{query}")))
+        .collect()
 }
 
 fn source_name(source: &Source) -> String {

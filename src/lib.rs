@@ -23,7 +23,6 @@ pub mod pool;
 pub mod progress;
 pub mod report;
 pub mod segment;
-pub mod server;
 pub mod signal;
 pub mod timing;
 

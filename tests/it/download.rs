@@ -365,7 +365,7 @@ fn too_many_redirects_fail_the_job() {
 
 #[test]
 fn headers_and_user_agent_are_sent() {
-    let server = Server::start().unwrap();
+    let server = Server::recording().unwrap();
     let dir = tempdir();
     tget(dir.path())
         .args(["-H", "X-Token: s3cret", &server.url("/hd/a.bin")])

@@ -173,7 +173,7 @@ fn connection_refused_is_retried() {
 
 #[test]
 fn a_read_timeout_is_retried_and_the_retry_resumes() {
-    let server = Server::start().unwrap();
+    let server = Server::recording().unwrap();
     let dir = tempdir();
     // The first response stalls after 30000 bytes; the resumed one (from
     // 30000) has only 20000 left, fewer than its own stall point.
@@ -327,7 +327,7 @@ fn a_reset_mid_body_is_an_error_never_a_file() {
 
 #[test]
 fn a_cut_body_is_retried_and_resumed_with_if_range() {
-    let server = Server::start().unwrap();
+    let server = Server::recording().unwrap();
     let dir = tempdir();
     let (code, lines, _) = run_json(
         dir.path(),
@@ -348,7 +348,7 @@ fn a_cut_body_is_retried_and_resumed_with_if_range() {
 
 #[test]
 fn a_reset_body_is_retried_and_resumed() {
-    let server = Server::start().unwrap();
+    let server = Server::recording().unwrap();
     let dir = tempdir();
     let (code, lines, _) = run_json(
         dir.path(),
@@ -417,7 +417,7 @@ fn a_cut_close_delimited_body_is_only_caught_by_a_checksum() {
 
 #[test]
 fn a_file_changed_between_attempts_restarts_from_zero() {
-    let server = Server::start().unwrap();
+    let server = Server::recording().unwrap();
     let dir = tempdir();
     let (code, lines, _) = run_json(
         dir.path(),
@@ -449,7 +449,7 @@ fn a_server_that_ignores_ranges_gets_a_fresh_download() {
 
 #[test]
 fn a_206_that_does_not_continue_the_part_is_discarded() {
-    let server = Server::start().unwrap();
+    let server = Server::recording().unwrap();
     let dir = tempdir();
     let (code, lines, _) = run_json(
         dir.path(),
@@ -469,7 +469,7 @@ fn a_206_that_does_not_continue_the_part_is_discarded() {
 
 #[test]
 fn last_modified_serves_as_the_validator() {
-    let server = Server::start().unwrap();
+    let server = Server::recording().unwrap();
     let dir = tempdir();
     let (code, _, _) = run_json(
         dir.path(),
@@ -488,7 +488,7 @@ fn last_modified_serves_as_the_validator() {
 
 #[test]
 fn without_a_validator_a_retry_starts_from_zero() {
-    let server = Server::start().unwrap();
+    let server = Server::recording().unwrap();
     let dir = tempdir();
     let (code, lines, _) = run_json(
         dir.path(),
@@ -507,7 +507,7 @@ fn without_a_validator_a_retry_starts_from_zero() {
 
 #[test]
 fn a_stale_part_is_replaced_without_continue() {
-    let server = Server::start().unwrap();
+    let server = Server::recording().unwrap();
     let dir = tempdir();
     let url = server.url("/st/x.bin?size=5000");
     fs::write(
@@ -530,7 +530,7 @@ fn a_stale_part_is_replaced_without_continue() {
 
 #[test]
 fn continue_resumes_a_part_with_its_sidecar() {
-    let server = Server::start().unwrap();
+    let server = Server::recording().unwrap();
     let dir = tempdir();
     let url = server.url("/cr/x.bin?size=8000");
     let part = dir.path().join("x.bin.part");
@@ -550,7 +550,7 @@ fn continue_resumes_a_part_with_its_sidecar() {
 
 #[test]
 fn continue_without_a_sidecar_starts_from_zero() {
-    let server = Server::start().unwrap();
+    let server = Server::recording().unwrap();
     let dir = tempdir();
     fs::write(dir.path().join("x.bin.part"), vec![b'?'; 3000]).unwrap();
     let (code, _, _) = run_json(dir.path(), &["-c", &server.url("/ns/x.bin?size=8000")]);
@@ -561,7 +561,7 @@ fn continue_without_a_sidecar_starts_from_zero() {
 
 #[test]
 fn continue_rehashes_the_part_so_a_corrupt_prefix_fails_the_checksum() {
-    let server = Server::start().unwrap();
+    let server = Server::recording().unwrap();
     let dir = tempdir();
     let url = server.url("/rh/x.bin?size=8000");
     let part = dir.path().join("x.bin.part");
@@ -666,7 +666,7 @@ fn interrupted_batch(server: &Server, dir: &Path, signal: i32) -> std::process::
 
 #[test]
 fn ctrl_c_keeps_the_part_and_continue_finishes_it() {
-    let server = Server::start().unwrap();
+    let server = Server::recording().unwrap();
     let dir = tempdir();
     let output = interrupted_batch(&server, dir.path(), libc::SIGINT);
     let text = stderr(&output);
@@ -884,8 +884,8 @@ fn symlinks_at_part_and_final_names_are_never_followed() {
 
 #[test]
 fn credentials_are_not_sent_to_another_origin_after_a_redirect() {
-    let first = Server::start().unwrap();
-    let second = Server::start().unwrap();
+    let first = Server::recording().unwrap();
+    let second = Server::recording().unwrap();
     let dir = tempdir();
     let target = second.url("/b/x.bin?size=10");
     let url = first.url(&format!("/a/x.bin?redirect={}", encode(&target)));

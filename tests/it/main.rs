@@ -1,5 +1,5 @@
 //! One integration test binary: the real `tget` binary against the built-in
-//! loopback server (`tget::server`), in temporary directories.
+//! loopback server (the `testserver` crate), in temporary directories.
 
 mod support;
 

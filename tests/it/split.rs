@@ -6,7 +6,7 @@ const MIB: u64 = 1 << 20;
 
 #[test]
 fn a_big_file_is_shared_by_idle_workers_and_arrives_byte_exact() {
-    let server = Server::start().unwrap();
+    let server = Server::recording().unwrap();
     let dir = tempdir();
     // Paced at 8 MiB/s per connection, so one connection alone would need a second.
     let url = server.url(&format!("/split/big.bin?size={}&rate={}", 8 * MIB, 8 * MIB));
@@ -95,7 +95,7 @@ fn small_files_are_never_split() {
 
 #[test]
 fn a_failed_piece_is_retried_on_its_own() {
-    let server = Server::start().unwrap();
+    let server = Server::recording().unwrap();
     let dir = tempdir();
     let url = server.url(&format!(
         "/flaky/big.bin?size={}&rate={}&fail_ranges=2",

@@ -4,7 +4,7 @@ use std::path::Path;
 use assert_cmd::Command;
 use tempfile::TempDir;
 
-pub use tget::server::{Server, body, body_version, changed_version, etag};
+pub use testserver::{Server, body, body_version, changed_version, etag};
 
 /// The real binary, isolated from the caller's environment.
 pub fn tget(dir: &Path) -> Command {
