@@ -5,9 +5,8 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command as StdCommand, Output, Stdio};
+use std::process::Output;
 
-use assert_cmd::Command;
 use serde_json::Value;
 
 use crate::support::*;
@@ -27,14 +26,14 @@ const ROW_FIELDS: [&str; 10] = [
 ];
 
 /// `tget bench` with its temporary files confined to `tmp`.
-fn bench(dir: &Path, tmp: &Path) -> Command {
+fn bench(dir: &Path, tmp: &Path) -> Tget {
     let mut cmd = tget(dir);
     cmd.arg("bench").env("TMPDIR", tmp);
     cmd
 }
 
-fn run(cmd: &mut Command) -> Output {
-    let output = cmd.output().unwrap();
+fn run(cmd: &mut Tget) -> Output {
+    let output = cmd.output();
     assert!(
         output.status.success(),
         "{:?}\n{}",
@@ -295,8 +294,7 @@ fn user_urls_are_benchmarked_without_an_ideal_and_failures_count() {
             "2",
             "--json",
         ])
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(
         output.status.code(),
         Some(1),
@@ -337,8 +335,7 @@ fn an_unwritable_export_is_an_error_naming_the_path_after_the_table() {
             "--csv",
             "missing/out.csv",
         ])
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("missing/out.csv"),
@@ -354,8 +351,7 @@ fn an_empty_list_is_a_usage_error() {
     fs::write(dir.path().join("empty.txt"), "# nothing\n").unwrap();
     let output = bench(dir.path(), tmp.path())
         .args(["-i", "empty.txt"])
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("nothing to benchmark"));
 }
@@ -363,10 +359,8 @@ fn an_empty_list_is_a_usage_error() {
 #[test]
 fn ctrl_c_stops_between_runs_and_reports_what_it_has() {
     let (dir, tmp) = (tempdir(), tempdir());
-    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("tget"))
-        .current_dir(dir.path())
+    let mut child = tget(dir.path())
         .env("TMPDIR", tmp.path())
-        .env("TERM", "dumb")
         .args([
             "bench",
             "--files",
@@ -380,24 +374,17 @@ fn ctrl_c_stops_between_runs_and_reports_what_it_has() {
             "--rounds",
             "1000",
         ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn();
     // The progress labels say when the second round has started.
-    let mut progress = BufReader::new(child.stderr.take().unwrap());
+    let mut progress = BufReader::new(child.stderr());
     let mut line = String::new();
     while !line.contains("round 2/1000") {
         line.clear();
         assert!(progress.read_line(&mut line).unwrap() > 0, "stderr closed");
     }
-    let killed = StdCommand::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(130));
+    child.signal(libc::SIGINT);
+    let output = child.wait();
+    assert_interrupted(&output);
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("Interrupted after"), "{text}");
     assert_eq!(listing(tmp.path()), Vec::<String>::new());

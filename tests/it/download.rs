@@ -24,8 +24,7 @@ fn a_batch_of_many_files_arrives_byte_exact() {
     let output = tget(dir.path())
         .args(["-t", "8", "-d", "out"])
         .args(&urls)
-        .output()
-        .unwrap();
+        .output();
     assert!(output.status.success(), "{}", stderr(&output));
     for (i, size) in sizes.iter().enumerate() {
         assert_served(
@@ -131,7 +130,7 @@ fn existing_files_are_skipped_unless_overwrite() {
     let dir = tempdir();
     fs::write(dir.path().join("keep.bin"), "mine").unwrap();
     let url = server.url("/e/keep.bin?size=50");
-    let output = tget(dir.path()).arg(&url).arg("--json").output().unwrap();
+    let output = tget(dir.path()).arg(&url).arg("--json").output();
     assert!(output.status.success());
     assert_eq!(
         fs::read_to_string(dir.path().join("keep.bin")).unwrap(),
@@ -169,8 +168,7 @@ fn json_lines_describe_every_job_and_the_run() {
             server.url("/j/ok.bin?size=1000"),
             server.url("/j/gone.bin?status=404"),
         ])
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(output.status.code(), Some(1));
     let lines = json_lines(&output);
     assert_eq!(lines.len(), 3);
@@ -223,8 +221,7 @@ fn workers_are_named_threads_and_their_stats_add_up() {
     let output = tget(dir.path())
         .args(["--json", "-t", "3"])
         .args(&urls)
-        .output()
-        .unwrap();
+        .output();
     let lines = json_lines(&output);
     let summary = lines.last().unwrap();
     let workers = summary["workers"].as_array().unwrap();
@@ -249,8 +246,7 @@ fn waiting_for_a_response_is_told_apart_from_moving_its_bytes() {
         .args(["--json", "-t", "1"])
         .arg(server.url("/wait/slow-answer.bin?size=1000&latency=150"))
         .arg(server.url("/wait/slow-body.bin?size=300000&rate=1000000"))
-        .output()
-        .unwrap();
+        .output();
     let lines = json_lines(&output);
     let waiting = |needle| {
         let job = json_job(&lines, needle);
@@ -299,8 +295,7 @@ fn quiet_prints_only_errors() {
             &server.url("/q/a.bin"),
             &server.url("/q/b.bin?status=500"),
         ])
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(output.status.code(), Some(1));
     let text = stderr(&output);
     assert_eq!(text.lines().count(), 1, "{text}");
@@ -399,8 +394,7 @@ fn compare_measures_a_sequential_run_and_cleans_up() {
     let output = tget(dir.path())
         .args(["--compare", "--json", "-t", "3", "-d", "out"])
         .args(&urls)
-        .output()
-        .unwrap();
+        .output();
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stderr(&output);
     assert!(text.contains("Measured comparison"), "{text}");
@@ -459,8 +453,7 @@ fn eight_threads_beat_one_on_a_latency_bound_batch() {
         let output = tget(dir.path())
             .args(["--json", "-t", threads])
             .args(&urls)
-            .output()
-            .unwrap();
+            .output();
         assert!(output.status.success());
         json_lines(&output).pop().unwrap()["wall_ms"]
             .as_f64()
@@ -514,14 +507,7 @@ fn a_closed_stdout_never_reports_lines_it_did_not_reach() {
 
 /// Runs tget with a reader that goes away at once, as `tget ... | head -0` would.
 fn run_with_stdout_closed(dir: &Path, args: &[impl AsRef<OsStr>]) -> std::process::Output {
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tget"))
-        .current_dir(dir)
-        .args(args)
-        .env("RUST_BACKTRACE", "1")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    child.wait_with_output().unwrap()
+    let mut child = tget(dir).args(args).env("RUST_BACKTRACE", "1").spawn();
+    child.close_stdout();
+    child.wait()
 }

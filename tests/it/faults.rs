@@ -8,45 +8,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
 use crate::support::*;
-
-const FAST_RETRIES: [&str; 2] = ["--retry-delay", "10ms"];
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Runs tget with `--json` and fast retries; returns (exit code, json lines, stderr).
-fn run_json(dir: &Path, args: &[&str]) -> (Option<i32>, Vec<serde_json::Value>, String) {
-    let output = tget(dir)
-        .args(["--json"])
-        .args(FAST_RETRIES)
-        .args(args)
-        .timeout(Duration::from_secs(30))
-        .output()
-        .unwrap();
-    (output.status.code(), json_lines(&output), stderr(&output))
-}
-
-fn attempts(job: &serde_json::Value) -> u64 {
-    job["attempts"].as_u64().unwrap()
-}
-
-/// Writes a sidecar as tget does (the format is documented in `part.rs` and the README).
-fn plant_sidecar(part: &Path, url: &str, etag: &str, length: Option<u64>) {
-    let mut text = format!("tget-part 1\nurl {url}\netag {etag}\n");
-    if let Some(length) = length {
-        text.push_str(&format!("length {length}\n"));
-    }
-    let mut meta = part.as_os_str().to_owned();
-    meta.push(".meta");
-    fs::write(meta, text).unwrap();
-}
 
 // ---- what is retried ----
 
@@ -114,8 +76,7 @@ fn retries_give_up_after_n_and_the_error_line_counts_the_attempts() {
         .args(["--retries", "2"])
         .args(FAST_RETRIES)
         .arg(&url)
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains(&format!(
@@ -653,15 +614,15 @@ fn interrupted_batch(server: &Server, dir: &Path, signal: i32) -> std::process::
         server.url("/sig/small.bin?size=1000"),
         server.url("/sig/big.bin?size=500000&stall_after=300000"),
     ];
-    let child = spawn_tget(dir, &args);
+    let child = tget(dir).args(&args).spawn();
     let part = dir.join("big.bin.part");
     wait_until(
         Duration::from_secs(10),
         "big.bin.part to have bytes",
         || fs::metadata(&part).is_ok_and(|m| m.len() > 0),
     );
-    send_signal(&child, signal);
-    wait_for_exit(child, Duration::from_secs(10))
+    child.signal(signal);
+    child.wait_within(Duration::from_secs(10))
 }
 
 #[test]
@@ -670,7 +631,7 @@ fn ctrl_c_keeps_the_part_and_continue_finishes_it() {
     let dir = tempdir();
     let output = interrupted_batch(&server, dir.path(), libc::SIGINT);
     let text = stderr(&output);
-    assert_eq!(output.status.code(), Some(130), "{text}");
+    assert_interrupted(&output);
     assert!(
         text.contains("interrupted; big.bin.part kept for -c"),
         "{text}"
@@ -689,8 +650,7 @@ fn ctrl_c_keeps_the_part_and_continue_finishes_it() {
         .arg(server.url("/sig/small.bin?size=1000"))
         .arg(server.url("/sig/big.bin?size=500000&stall_after=300000"))
         .timeout(Duration::from_secs(30))
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_served(&dir.path().join("big.bin"), "/sig/big.bin", 500000);
     assert_served(&dir.path().join("small.bin"), "/sig/small.bin", 1000);
@@ -711,7 +671,7 @@ fn sigterm_acts_like_the_first_ctrl_c() {
     let server = Server::start().unwrap();
     let dir = tempdir();
     let output = interrupted_batch(&server, dir.path(), libc::SIGTERM);
-    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    assert_interrupted(&output);
     assert!(fs::metadata(dir.path().join("big.bin.part")).unwrap().len() > 0);
     assert!(dir.path().join("big.bin.part.meta").exists());
 }
@@ -763,8 +723,7 @@ fn content_disposition_names_are_sanitised_inside_the_directory() {
     let output = tget(dir.path())
         .args(["--content-disposition", "--json", "-d", "out"])
         .args(&urls)
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let lines = json_lines(&output);
     let mut expected: Vec<String> = cases.iter().map(|(_, name)| name.clone()).collect();
@@ -806,8 +765,7 @@ fn a_suggested_name_never_replaces_a_file_or_another_jobs_name() {
     let output = tget(dir.path())
         .args(["--content-disposition", "--overwrite", "--json", "-t", "4"])
         .args(&urls)
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let lines = json_lines(&output);
     assert_served(&dir.path().join("report.pdf"), "/s/report.pdf", 11);
@@ -949,7 +907,7 @@ fn error_lines_escape_control_characters() {
         "http://h/\u{1b}]0;owned\u{7}x \u{202e}\n",
     )
     .unwrap();
-    let output = tget(dir.path()).args(["-i", "list.txt"]).output().unwrap();
+    let output = tget(dir.path()).args(["-i", "list.txt"]).output();
     assert_eq!(output.status.code(), Some(1));
     let text = stderr(&output);
     assert!(
@@ -964,9 +922,9 @@ fn a_second_interrupt_exits_at_once() {
     use std::io::{BufRead, BufReader, Write};
     let server = Server::start().unwrap();
     let dir = tempdir();
-    let mut child = spawn_tget(dir.path(), &["-i".to_string(), "-".to_string()]);
+    let mut child = tget(dir.path()).args(["-i", "-"]).spawn();
     // A list on a pipe that never closes keeps the first interrupt waiting for input.
-    let mut list = child.stdin.take().unwrap();
+    let mut list = child.stdin();
     writeln!(
         list,
         "{}",
@@ -974,7 +932,7 @@ fn a_second_interrupt_exits_at_once() {
     )
     .unwrap();
     let (lines_tx, lines_rx) = std::sync::mpsc::channel();
-    let stderr_pipe = child.stderr.take().unwrap();
+    let stderr_pipe = child.stderr();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
             let _ = lines_tx.send(line);
@@ -986,7 +944,7 @@ fn a_second_interrupt_exits_at_once() {
         "big.bin.part to have bytes",
         || fs::metadata(&part).is_ok_and(|m| m.len() > 0),
     );
-    send_signal(&child, libc::SIGINT);
+    child.signal(libc::SIGINT);
     let line = lines_rx
         .recv_timeout(Duration::from_secs(10))
         .expect("the interrupted job is reported");
@@ -994,13 +952,10 @@ fn a_second_interrupt_exits_at_once() {
         line.contains("interrupted; big.bin.part kept for -c"),
         "{line}"
     );
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "still waiting for the list"
-    );
-    send_signal(&child, libc::SIGINT);
-    let output = wait_for_exit(child, Duration::from_secs(5));
-    assert_eq!(output.status.code(), Some(130));
+    assert!(child.is_running(), "still waiting for the list");
+    child.signal(libc::SIGINT);
+    let output = child.wait_within(Duration::from_secs(5));
+    assert_interrupted(&output);
     drop(list);
     assert!(part.exists());
 }
