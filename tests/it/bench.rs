@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Output;
 
@@ -354,38 +353,4 @@ fn an_empty_list_is_a_usage_error() {
         .output();
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("nothing to benchmark"));
-}
-
-#[test]
-fn ctrl_c_stops_between_runs_and_reports_what_it_has() {
-    let (dir, tmp) = (tempdir(), tempdir());
-    let mut child = tget(dir.path())
-        .env("TMPDIR", tmp.path())
-        .args([
-            "bench",
-            "--files",
-            "2",
-            "--latency",
-            "20ms",
-            "--size",
-            "10",
-            "--threads",
-            "2",
-            "--rounds",
-            "1000",
-        ])
-        .spawn();
-    // The progress labels say when the second round has started.
-    let mut progress = BufReader::new(child.stderr());
-    let mut line = String::new();
-    while !line.contains("round 2/1000") {
-        line.clear();
-        assert!(progress.read_line(&mut line).unwrap() > 0, "stderr closed");
-    }
-    child.signal(libc::SIGINT);
-    let output = child.wait();
-    assert_interrupted(&output);
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.contains("Interrupted after"), "{text}");
-    assert_eq!(listing(tmp.path()), Vec::<String>::new());
 }

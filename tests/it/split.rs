@@ -2,8 +2,6 @@
 
 use crate::support::*;
 
-const MIB: u64 = 1 << 20;
-
 #[test]
 fn a_big_file_is_shared_by_idle_workers_and_arrives_byte_exact() {
     let server = Server::recording().unwrap();
@@ -229,24 +227,4 @@ fn a_shared_file_starts_no_more_workers_than_it_has_ranges() {
         2,
         "2 MiB is two 1 MiB ranges"
     );
-}
-
-#[test]
-fn an_interrupted_shared_file_stops_at_once_and_leaves_nothing() {
-    let server = Server::start().unwrap();
-    let dir = tempdir();
-    // Four ranges of 2 MiB at 1 MiB/s each: two seconds of work if nothing stops it.
-    let url = server.url(&format!("/int/big.bin?size={}&rate={}", 8 * MIB, MIB));
-    let child = tget(dir.path()).args(["-t", "4", &url]).spawn();
-    let part = dir.path().join("big.bin.part");
-    // The part is allocated to its full length when the file is shared.
-    wait_until(
-        std::time::Duration::from_secs(10),
-        "the shared part",
-        || std::fs::metadata(&part).is_ok_and(|m| m.len() == 8 * MIB),
-    );
-    child.signal(libc::SIGINT);
-    let output = child.wait_within(std::time::Duration::from_secs(5));
-    assert_interrupted(&output);
-    assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
 }

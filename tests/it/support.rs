@@ -405,6 +405,8 @@ pub fn encode(value: &str) -> String {
         .collect()
 }
 
+pub const MIB: u64 = 1 << 20;
+
 /// Retries that do not slow a test down.
 pub const FAST_RETRIES: [&str; 2] = ["--retry-delay", "10ms"];
 
