@@ -51,6 +51,27 @@ fn json(output: &Output) -> Value {
     })
 }
 
+/// What `scaling_stops_at` may be for these rows: the first thread count
+/// whose next row improves the median by less than 10%, or null when every
+/// step helps. A step within rounding of exactly 10% may count either way
+/// (the medians went through JSON), so it allows both answers.
+fn scaling_stops(rows: &Value) -> Vec<Value> {
+    let mut allowed = Vec::new();
+    for pair in rows.as_array().unwrap().windows(2) {
+        let threshold = pair[0]["median_s"].as_f64().unwrap() * 0.9;
+        let next = pair[1]["median_s"].as_f64().unwrap();
+        let tie = (next - threshold).abs() <= threshold * 1e-12;
+        if tie || next > threshold {
+            allowed.push(pair[0]["threads"].clone());
+        }
+        if !tie && next > threshold {
+            return allowed;
+        }
+    }
+    allowed.push(Value::Null);
+    allowed
+}
+
 fn column(rows: &Value, field: &str) -> Vec<u64> {
     rows.as_array()
         .unwrap()
@@ -146,7 +167,14 @@ fn json_and_csv_have_the_documented_fields() {
     assert_eq!(doc["config"]["batch"]["files"], 4);
     assert_eq!(doc["config"]["threads"], serde_json::json!([1, 2, 4]));
     assert!(doc["available_parallelism"].as_u64().unwrap() >= 1);
-    assert!(doc.get("scaling_stops_at").is_some());
+    let stop = doc
+        .get("scaling_stops_at")
+        .expect("always written: null or a thread count");
+    assert!(
+        scaling_stops(&doc["rows"]).contains(stop),
+        "scaling_stops_at {stop} for rows {}",
+        doc["rows"]
+    );
     for row in doc["rows"].as_array().unwrap() {
         let fields: Vec<&String> = row.as_object().unwrap().keys().collect();
         assert_eq!(fields.len(), ROW_FIELDS.len(), "{row}");
