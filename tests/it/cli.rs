@@ -1,4 +1,4 @@
-//! The command line itself: help, exit codes, usage errors.
+//! The command line itself: help, exit codes, usage errors (exit code 2).
 
 use predicates::prelude::*;
 
@@ -48,4 +48,35 @@ fn sha256_flag_needs_one_url() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--sha256 needs exactly one URL"));
+}
+
+#[test]
+fn a_missing_list_file_is_a_usage_error() {
+    let dir = tempdir();
+    tget(dir.path())
+        .args(["-i", "nope.txt"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot read URL list nope.txt"))
+        .stderr(predicate::str::contains("panicked").not());
+}
+
+#[test]
+fn a_bad_header_is_a_usage_error_naming_it() {
+    let dir = tempdir();
+    tget(dir.path())
+        .args(["-H", "NoColonHere", "http://127.0.0.1:9/x"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("header `NoColonHere`"));
+}
+
+#[test]
+fn a_bad_shard_is_a_usage_error() {
+    let dir = tempdir();
+    tget(dir.path())
+        .args(["--shard", "3/3", "http://127.0.0.1:9/x"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--shard `3/3`"));
 }

@@ -1,13 +1,21 @@
-//! One integration test binary: the real `tget` binary against the built-in
-//! loopback server (`tget::server`), in temporary directories.
+//! One integration test binary: the real `tget` binary against the loopback
+//! server (the `testserver` crate, with its fault keys), in temporary
+//! directories. Files by behaviour:
 
-mod support;
+mod support; // the one way to run tget, the server, shared checks
 
-mod bench;
-mod cli;
-mod download;
-mod errors;
-mod faults;
-mod layout;
-mod scale;
-mod split;
+mod bench; // `tget bench`: tables, exports, plot, scratch files
+mod cli; // help, exit codes, usage errors
+mod compare; // `--compare`
+mod cut_bodies; // bodies that end early: cut, reset, unterminated
+mod download; // batches arrive byte-exact; inputs; skip and overwrite; request headers
+mod errors; // failures are reported and never stop the others; timeouts
+mod layout; // the module map: no import circles, docs/design.md matches src/
+mod names_and_paths; // file names, Content-Disposition, symlinks
+mod output; // stdout, --json, the summary, -q, progress, a closed stdout
+mod redirects; // following, limits, schemes, credentials
+mod resume; // validators, If-Range, -c and sidecars
+mod retries; // what is retried and what is not
+mod scale; // threads beat one, connection reuse, shards
+mod signals; // Ctrl-C, SIGTERM, a second Ctrl-C
+mod split; // one big file shared by idle workers through ranges

@@ -1,9 +1,35 @@
-//! Scale: connection reuse, sharding, lists streamed from a pipe.
+//! Scale: threads beat one on a latency-bound batch, each worker reuses one
+//! connection, and shards split a list.
 
 use std::collections::BTreeSet;
 use std::fs;
 
 use crate::support::*;
+
+#[test]
+fn eight_threads_beat_one_on_a_latency_bound_batch() {
+    let server = Server::start().unwrap();
+    let urls: Vec<String> = (0..24)
+        .map(|i| server.url(&format!("/lat/{i}.bin?size=2000&latency=60")))
+        .collect();
+    let wall = |threads: &str| {
+        let dir = tempdir();
+        let output = tget(dir.path())
+            .args(["--json", "-t", threads])
+            .args(&urls)
+            .output();
+        assert!(output.status.success());
+        json_lines(&output).pop().unwrap()["wall_ms"]
+            .as_f64()
+            .unwrap()
+    };
+    let (one, eight) = (wall("1"), wall("8"));
+    // Ideal ratio is 8 (24 x 60 ms vs 3 x 60 ms); ask for well under half of it.
+    assert!(
+        one / eight > 3.0,
+        "1 thread: {one} ms, 8 threads: {eight} ms"
+    );
+}
 
 #[test]
 fn each_worker_reuses_one_connection() {
@@ -47,8 +73,7 @@ fn shards_are_disjoint_and_together_cover_the_list() {
                 "-d",
                 &out,
             ])
-            .output()
-            .unwrap();
+            .output();
         assert!(output.status.success());
         let names = listing(&dir.path().join(&out));
         assert!(
@@ -67,14 +92,4 @@ fn shards_are_disjoint_and_together_cover_the_list() {
         60,
         "every URL fetched exactly once across shards"
     );
-}
-
-#[test]
-fn a_bad_shard_is_a_usage_error() {
-    let dir = tempdir();
-    tget(dir.path())
-        .args(["--shard", "3/3", "http://127.0.0.1:9/x"])
-        .assert()
-        .code(2)
-        .stderr(predicates::str::contains("--shard `3/3`"));
 }

@@ -1,31 +1,364 @@
-use std::fs;
-use std::path::Path;
+//! What every test file shares: the one way to run tget ([`tget`]), the
+//! loopback server (the `testserver` crate, with its fault keys), and checks
+//! on what a run printed and left on disk.
 
-use assert_cmd::Command;
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, ChildStderr, ChildStdin, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
 pub use testserver::{Server, body, body_version, changed_version, etag};
 
-/// The real binary, isolated from the caller's environment.
-pub fn tget(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("tget").expect("the tget binary is built");
-    cmd.current_dir(dir)
-        .env("RUST_BACKTRACE", "0")
-        .env_remove("TGET_THREADS")
-        .env("TERM", "dumb");
-    for proxy in [
-        "ALL_PROXY",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "NO_PROXY",
-        "all_proxy",
-        "http_proxy",
-        "https_proxy",
-        "no_proxy",
-    ] {
-        cmd.env_remove(proxy);
+/// How long one tget run may take unless the test says otherwise; past it
+/// the process is killed and the test fails.
+pub const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+/// One run of the real binary, to set up like a `Command`, then either run to
+/// the end ([`Tget::output`], [`Tget::assert`]) or start ([`Tget::spawn`]).
+///
+/// Every run starts in `dir` with a clean environment: only `PATH`, `HOME`
+/// (the test's own directory, so no real `~/.netrc` or config is read),
+/// `TERM=dumb` and `RUST_BACKTRACE=0`, plus what the test adds with
+/// [`Tget::env`]. No proxy, `TGET_*` or `NO_COLOR` setting of the caller's
+/// leaks in. Every run is killed once its time limit ([`RUN_LIMIT`] by
+/// default) has passed, and a spawned one also when it is dropped.
+pub struct Tget {
+    command: Command,
+    line: String,
+    stdin: Option<Vec<u8>>,
+    limit: Duration,
+    /// Runs in a process group of its own, signalled and killed as a whole.
+    group: bool,
+}
+
+/// The real binary, run in `dir` (see [`Tget`]).
+pub fn tget(dir: &Path) -> Tget {
+    with_clean_env(Command::new(env!("CARGO_BIN_EXE_tget")), dir, "tget".into())
+}
+
+/// A bash script that runs tget as `$TGET`, in a process group of its own
+/// as a job in an interactive shell would be, with tget's clean environment
+/// and time limit: for what a calling shell sees of tget's end.
+pub fn tget_in_shell(dir: &Path, script: &str) -> Tget {
+    let mut command = Command::new("bash");
+    command.args(["-c", script]);
+    let mut run = with_clean_env(command, dir, format!("bash -c '{script}'"));
+    run.env("TGET", env!("CARGO_BIN_EXE_tget"));
+    run.group = true;
+    std::os::unix::process::CommandExt::process_group(&mut run.command, 0);
+    run
+}
+
+fn with_clean_env(mut command: Command, dir: &Path, line: String) -> Tget {
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("TERM", "dumb")
+        .env("RUST_BACKTRACE", "0");
+    Tget {
+        command,
+        line,
+        stdin: None,
+        limit: RUN_LIMIT,
+        group: false,
     }
-    cmd
+}
+
+impl Tget {
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Tget {
+        let _ = write!(self.line, " {}", arg.as_ref().to_string_lossy());
+        self.command.arg(arg);
+        self
+    }
+
+    pub fn args<S: AsRef<OsStr>>(&mut self, args: impl IntoIterator<Item = S>) -> &mut Tget {
+        for arg in args {
+            self.arg(arg);
+        }
+        self
+    }
+
+    pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Tget {
+        self.command.env(key, value);
+        self
+    }
+
+    /// What tget reads on stdin, which is then closed. Without it, stdin is
+    /// empty for [`Tget::output`] and an open pipe for [`Tget::spawn`].
+    pub fn write_stdin(&mut self, input: impl Into<Vec<u8>>) -> &mut Tget {
+        self.stdin = Some(input.into());
+        self
+    }
+
+    /// Replaces [`RUN_LIMIT`] for this run.
+    pub fn timeout(&mut self, limit: Duration) -> &mut Tget {
+        self.limit = limit;
+        self
+    }
+
+    /// Runs tget to the end and returns what it printed.
+    ///
+    /// # Panics
+    ///
+    /// When tget cannot start or outlives its time limit.
+    pub fn output(&mut self) -> Output {
+        if self.stdin.is_none() {
+            self.command.stdin(Stdio::null());
+        }
+        self.start().wait()
+    }
+
+    /// Runs tget to the end, for `assert_cmd`'s checks.
+    pub fn assert(&mut self) -> assert_cmd::assert::Assert {
+        let line = self.line.clone();
+        assert_cmd::assert::Assert::new(self.output()).append_context("command", line)
+    }
+
+    /// Starts tget with piped stdin, stdout and stderr, for tests that
+    /// signal it, talk to it or close its stdout early.
+    pub fn spawn(&mut self) -> Running {
+        self.command.stdin(Stdio::piped());
+        self.start()
+    }
+
+    fn start(&mut self) -> Running {
+        if self.stdin.is_some() {
+            self.command.stdin(Stdio::piped());
+        }
+        let mut child = self
+            .command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", self.line));
+        if let Some(input) = self.stdin.clone() {
+            let mut pipe = child.stdin.take().expect("a piped stdin");
+            // tget may exit without reading it all: a broken pipe is no error here.
+            thread::spawn(move || {
+                let _ = pipe.write_all(&input);
+            });
+        }
+        Running::new(child, self.line.clone(), self.limit, self.group)
+    }
+}
+
+/// A tget process started by [`Tget::spawn`]. A watchdog kills it when its
+/// time limit passes, even while the test is blocked reading its output, and
+/// dropping it kills it too: no test leaves a process behind.
+pub struct Running {
+    child: Arc<Mutex<Child>>,
+    /// Signals and kills go to the child's whole process group.
+    group: bool,
+    line: String,
+    limit: Duration,
+    deadline: Instant,
+    timed_out: Arc<AtomicBool>,
+    watchdog: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+}
+
+impl Running {
+    fn new(child: Child, line: String, limit: Duration, group: bool) -> Running {
+        let child = Arc::new(Mutex::new(child));
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = mpsc::channel::<()>();
+        let watchdog = {
+            let (child, timed_out) = (child.clone(), timed_out.clone());
+            thread::spawn(move || {
+                if stopped.recv_timeout(limit) == Err(mpsc::RecvTimeoutError::Timeout) {
+                    let mut child = child.lock().unwrap_or_else(PoisonError::into_inner);
+                    if matches!(child.try_wait(), Ok(None)) {
+                        timed_out.store(true, Ordering::SeqCst);
+                        kill(&mut child, group);
+                    }
+                }
+            })
+        };
+        Running {
+            child,
+            group,
+            line,
+            limit,
+            deadline: Instant::now() + limit,
+            timed_out,
+            watchdog: Some((stop, watchdog)),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Child> {
+        self.child.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// tget's stdin; closing it ends the list when tget reads one from there.
+    pub fn stdin(&mut self) -> ChildStdin {
+        self.lock().stdin.take().expect("stdin is taken once")
+    }
+
+    /// tget's stderr, to read while it runs; [`Running::wait`] then returns
+    /// no stderr.
+    pub fn stderr(&mut self) -> ChildStderr {
+        self.lock().stderr.take().expect("stderr is taken once")
+    }
+
+    /// Closes the reading end of tget's stdout, as `tget ... | head -0` would.
+    pub fn close_stdout(&mut self) {
+        drop(self.lock().stdout.take());
+    }
+
+    pub fn id(&self) -> u32 {
+        self.lock().id()
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(self.lock().try_wait(), Ok(None))
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGINT`) to tget, which must still be running.
+    pub fn signal(&self, signal: i32) {
+        let mut child = self.lock();
+        // Holding the lock, nothing else can reap it, so the pid is still ours.
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "{} exited ({status}) before it could be signalled",
+                self.line
+            );
+        }
+        let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
+        let target = if self.group { -pid } else { pid };
+        // SAFETY: kill(2) with the pid (or process group) of our own unreaped
+        // child and a valid signal number.
+        let rc = unsafe { libc::kill(target, signal) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// Waits for tget to exit within what is left of its time limit.
+    pub fn wait(self) -> Output {
+        let limit = self.limit;
+        let deadline = self.deadline;
+        self.finish(deadline, limit)
+    }
+
+    /// Waits for tget to exit within `limit` from now, killing it (and
+    /// failing) if it has not.
+    pub fn wait_within(self, limit: Duration) -> Output {
+        let deadline = (Instant::now() + limit).min(self.deadline);
+        self.finish(deadline, limit)
+    }
+
+    fn finish(self, deadline: Instant, limit: Duration) -> Output {
+        let (stdout, stderr) = {
+            let mut child = self.lock();
+            (child.stdout.take(), child.stderr.take())
+        };
+        let stdout = stdout.map(read_all);
+        let stderr = stderr.map(read_all);
+        let exited = loop {
+            if let Some(status) = self.lock().try_wait().expect("a waitable child") {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                break None;
+            }
+            thread::sleep(Duration::from_millis(5));
+        };
+        let status = match exited {
+            Some(status) => status,
+            None => {
+                let mut child = self.lock();
+                kill(&mut child, self.group);
+                child.wait().expect("a killed child")
+            }
+        };
+        let joined = |reader: Option<JoinHandle<Vec<u8>>>| {
+            reader.map_or_else(Vec::new, |r| r.join().expect("a pipe reader"))
+        };
+        let output = Output {
+            status,
+            stdout: joined(stdout),
+            stderr: joined(stderr),
+        };
+        // The watchdog may have killed it while the test was busy elsewhere.
+        let watchdog_fired = self.timed_out.load(Ordering::SeqCst);
+        let limit = if watchdog_fired { self.limit } else { limit };
+        if exited.is_none() || watchdog_fired {
+            panic!(
+                "{} was still running after {limit:?}, and was killed: {}",
+                self.line,
+                self::stderr(&output)
+            );
+        }
+        output
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some((stop, watchdog)) = self.watchdog.take() {
+            drop(stop);
+            let _ = watchdog.join();
+        }
+        let group = self.group;
+        let mut child = self.lock();
+        if matches!(child.try_wait(), Ok(None)) {
+            kill(&mut child, group);
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Kills the child, or with `group` its whole process group, so nothing it
+/// started outlives the test.
+fn kill(child: &mut Child, group: bool) {
+    if group && let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) on the process group our own unreaped child leads.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+    }
+    let _ = child.kill();
+}
+
+fn read_all(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
+}
+
+/// Asserts that tget, interrupted by `signal`, cleaned up and then died by
+/// that same signal (as the parent shell sees it), not by an exit code.
+pub fn assert_killed_by(output: &Output, signal: i32) {
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        (output.status.code(), output.status.signal()),
+        (None, Some(signal)),
+        "{:?}: {}",
+        output.status,
+        stderr(output)
+    );
+}
+
+/// Ctrl-C: see `assert_killed_by`.
+pub fn assert_interrupted(output: &Output) {
+    assert_killed_by(output, libc::SIGINT);
+}
+
+/// Polls `ready` until it holds, failing the test after `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
 }
 
 pub fn tempdir() -> TempDir {
@@ -67,21 +400,21 @@ pub fn assert_served(file: &Path, path: &str, size: u64) {
     );
 }
 
-pub fn stdout_lines(output: &std::process::Output) -> Vec<String> {
+pub fn stdout_lines(output: &Output) -> Vec<String> {
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(str::to_string)
         .collect()
 }
 
-pub fn json_lines(output: &std::process::Output) -> Vec<serde_json::Value> {
+pub fn json_lines(output: &Output) -> Vec<serde_json::Value> {
     stdout_lines(output)
         .iter()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}")))
         .collect()
 }
 
-pub fn stderr(output: &std::process::Output) -> String {
+pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
@@ -112,63 +445,102 @@ pub fn encode(value: &str) -> String {
         .collect()
 }
 
-/// The real binary as a child process, for tests that signal it.
-pub fn spawn_tget(dir: &Path, args: &[String]) -> std::process::Child {
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("tget"));
-    cmd.current_dir(dir)
+pub const MIB: u64 = 1 << 20;
+
+/// Retries that do not slow a test down.
+pub const FAST_RETRIES: [&str; 2] = ["--retry-delay", "10ms"];
+
+/// Runs tget with `--json` and fast retries; returns (exit code, json lines, stderr).
+pub fn run_json(dir: &Path, args: &[&str]) -> (Option<i32>, Vec<serde_json::Value>, String) {
+    let output = tget(dir)
+        .args(["--json"])
+        .args(FAST_RETRIES)
         .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .env("TERM", "dumb")
-        .env_remove("TGET_THREADS")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    for proxy in [
-        "ALL_PROXY",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "all_proxy",
-        "http_proxy",
-        "https_proxy",
-    ] {
-        cmd.env_remove(proxy);
-    }
-    cmd.spawn().expect("tget starts")
+        .timeout(Duration::from_secs(30))
+        .output();
+    (output.status.code(), json_lines(&output), stderr(&output))
 }
 
-/// Polls `ready` until it holds, failing the test after `limit`.
-pub fn wait_until(limit: std::time::Duration, what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + limit;
-    while !ready() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+/// A `--json` job's attempt count.
+pub fn attempts(job: &serde_json::Value) -> u64 {
+    job["attempts"].as_u64().unwrap()
 }
 
-/// Waits for a child to exit, killing it (and failing) after `limit`.
-pub fn wait_for_exit(
-    mut child: std::process::Child,
-    limit: std::time::Duration,
-) -> std::process::Output {
-    let deadline = std::time::Instant::now() + limit;
-    while child.try_wait().expect("waitable child").is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let output = child.wait_with_output().expect("killed child");
-            panic!("tget did not exit in {limit:?}: {}", stderr(&output));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    child.wait_with_output().expect("exited child")
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
-/// Sends `signal` (e.g. `libc::SIGINT`) to a child.
-pub fn send_signal(child: &std::process::Child, signal: i32) {
-    let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
-    // SAFETY: kill(2) with a pid we own and a valid signal number.
-    let rc = unsafe { libc::kill(pid, signal) };
-    assert_eq!(rc, 0, "kill failed");
+/// Writes a sidecar as tget does (the format is documented in `part.rs` and the README).
+pub fn plant_sidecar(part: &Path, url: &str, etag: &str, length: Option<u64>) {
+    let mut text = format!("tget-part 1\nurl {url}\netag {etag}\n");
+    if let Some(length) = length {
+        text.push_str(&format!("length {length}\n"));
+    }
+    let mut meta = part.as_os_str().to_owned();
+    meta.push(".meta");
+    fs::write(meta, text).unwrap();
+}
+
+/// The harness itself: no run outlives its limit or its test.
+mod tests {
+    use std::io::Read;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Whether a process with this pid still exists (it has been reaped).
+    fn exists(pid: u32) -> bool {
+        // SAFETY: kill(2) with signal 0 only checks that the process exists.
+        unsafe { libc::kill(libc::pid_t::try_from(pid).unwrap(), 0) == 0 }
+    }
+
+    fn panic_text(result: Result<Output, Box<dyn std::any::Any + Send>>) -> String {
+        let panic = result.expect_err("the run was expected to fail its test");
+        panic.downcast_ref::<String>().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_run_past_its_limit_is_killed_and_fails_its_test() {
+        let server = Server::start().unwrap();
+        let dir = tempdir();
+        let started = Instant::now();
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            tget(dir.path())
+                .arg(server.url("/never.bin?latency=30000"))
+                .timeout(Duration::from_millis(300))
+                .output()
+        }));
+        assert!(panic_text(result).contains("was still running after 300ms, and was killed"));
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn the_watchdog_kills_a_run_while_the_test_reads_its_output() {
+        let dir = tempdir();
+        // A list on stdin that never ends: tget waits for it forever.
+        let mut child = tget(dir.path())
+            .args(["-i", "-"])
+            .timeout(Duration::from_millis(300))
+            .spawn();
+        let pid = child.id();
+        let mut progress = String::new();
+        child.stderr().read_to_string(&mut progress).unwrap();
+        let result = catch_unwind(AssertUnwindSafe(|| child.wait()));
+        assert!(panic_text(result).contains("was still running after 300ms, and was killed"));
+        assert!(!exists(pid));
+    }
+
+    #[test]
+    fn dropping_a_spawned_run_kills_it() {
+        let dir = tempdir();
+        let child = tget(dir.path()).args(["-i", "-"]).spawn();
+        let pid = child.id();
+        assert!(child.is_running());
+        drop(child);
+        assert!(!exists(pid));
+    }
 }

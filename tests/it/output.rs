@@ -1,0 +1,234 @@
+//! What a run prints: paths on stdout, `--json` lines, the human summary,
+//! `-q`, progress bars, escaped error lines, and a stdout that closes early.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::Path;
+
+use predicates::prelude::*;
+
+use crate::support::*;
+
+#[test]
+fn json_lines_describe_every_job_and_the_run() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let output = tget(dir.path())
+        .args(["--json", "-t", "4", "--retries", "0"])
+        .args([
+            server.url("/j/ok.bin?size=1000"),
+            server.url("/j/gone.bin?status=404"),
+        ])
+        .output();
+    assert_eq!(output.status.code(), Some(1));
+    let lines = json_lines(&output);
+    assert_eq!(lines.len(), 3);
+    let job = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["url"].as_str().unwrap().contains(name))
+            .unwrap()
+    };
+    let ok = job("ok.bin");
+    assert_eq!(
+        (ok["type"].as_str(), ok["status"].as_str()),
+        (Some("job"), Some("ok"))
+    );
+    assert_eq!(
+        (ok["bytes"].as_u64(), ok["http_status"].as_u64()),
+        (Some(1000), Some(200))
+    );
+    assert_eq!(ok["path"], "ok.bin");
+    assert!(ok["worker"].as_str().unwrap().starts_with("tget-w"));
+    assert!(ok["elapsed_ms"].as_f64().unwrap() > 0.0);
+    assert!(ok["error"].is_null());
+    let gone = job("gone.bin");
+    assert_eq!(
+        (gone["status"].as_str(), gone["http_status"].as_u64()),
+        (Some("failed"), Some(404))
+    );
+    assert_eq!(gone["error"], "HTTP 404");
+    let summary = &lines[2];
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(
+        (summary["ok"].as_u64(), summary["failed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        summary["workers_started"], 2,
+        "never more workers than jobs"
+    );
+    assert_eq!(summary["workers"].as_array().unwrap().len(), 2);
+    assert!(summary["sequential_estimate_ms"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn workers_are_named_threads_and_their_stats_add_up() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let urls: Vec<String> = (0..12)
+        .map(|i| server.url(&format!("/w/{i}.bin?size=1000&latency=20")))
+        .collect();
+    let output = tget(dir.path())
+        .args(["--json", "-t", "3"])
+        .args(&urls)
+        .output();
+    let lines = json_lines(&output);
+    let summary = lines.last().unwrap();
+    let workers = summary["workers"].as_array().unwrap();
+    let names: Vec<&str> = workers
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["tget-w00", "tget-w01", "tget-w02"]);
+    let files: u64 = workers.iter().map(|w| w["files"].as_u64().unwrap()).sum();
+    let bytes: u64 = workers.iter().map(|w| w["bytes"].as_u64().unwrap()).sum();
+    assert_eq!((files, bytes), (12, 12_000));
+    for job in &lines[..12] {
+        assert!(names.contains(&job["worker"].as_str().unwrap()));
+    }
+}
+
+#[test]
+fn waiting_for_a_response_is_told_apart_from_moving_its_bytes() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let output = tget(dir.path())
+        .args(["--json", "-t", "1"])
+        .arg(server.url("/wait/slow-answer.bin?size=1000&latency=150"))
+        .arg(server.url("/wait/slow-body.bin?size=300000&rate=1000000"))
+        .output();
+    let lines = json_lines(&output);
+    let waiting = |needle| {
+        let job = json_job(&lines, needle);
+        let waiting = job["waiting_ms"].as_f64().unwrap();
+        assert!(waiting <= job["elapsed_ms"].as_f64().unwrap(), "{job}");
+        waiting / job["elapsed_ms"].as_f64().unwrap()
+    };
+    assert!(waiting("slow-answer") > 0.9, "the latency is all waiting");
+    assert!(waiting("slow-body") < 0.5, "a slow body is not waiting");
+    let worker = &lines.last().unwrap()["workers"][0];
+    let (waiting, busy) = (worker["waiting_ms"].as_f64(), worker["busy_ms"].as_f64());
+    assert!(waiting >= Some(150.0) && waiting <= busy, "{worker}");
+}
+
+#[test]
+fn the_human_summary_has_workers_and_the_sequential_estimate() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let urls: Vec<String> = (0..4)
+        .map(|i| server.url(&format!("/h/{i}.bin?size=10")))
+        .collect();
+    tget(dir.path())
+        .args(["-t", "2"])
+        .args(&urls)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("4 ok, 0 skipped, 0 failed"))
+        .stderr(predicate::str::contains("tget-w01"))
+        .stderr(predicate::str::contains("waiting"))
+        .stderr(predicate::str::contains("Waiting for servers took"))
+        .stderr(predicate::str::contains(
+            "Sequential estimate (sum of per-file times, not measured)",
+        ))
+        .stderr(predicate::str::contains("\u{1b}[").not());
+}
+
+#[test]
+fn quiet_prints_only_errors() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let output = tget(dir.path())
+        .args([
+            "-q",
+            "--retries",
+            "0",
+            &server.url("/q/a.bin"),
+            &server.url("/q/b.bin?status=500"),
+        ])
+        .output();
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("/q/b.bin?status=500: HTTP 500"), "{text}");
+    assert_eq!(stdout_lines(&output), ["a.bin"]);
+}
+
+#[test]
+fn forced_progress_draws_named_worker_bars() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let urls: Vec<String> = (0..4)
+        .map(|i| server.url(&format!("/p/{i}.bin?size=300000&latency=150")))
+        .collect();
+    tget(dir.path())
+        .args(["--progress", "always", "-t", "2"])
+        .args(&urls)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("tget-w00"))
+        .stderr(predicate::str::contains("total"));
+}
+
+#[test]
+fn error_lines_escape_control_characters() {
+    let dir = tempdir();
+    fs::write(
+        dir.path().join("list.txt"),
+        "http://h/\u{1b}]0;owned\u{7}x \u{202e}\n",
+    )
+    .unwrap();
+    let output = tget(dir.path()).args(["-i", "list.txt"]).output();
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "{text:?}"
+    );
+    assert!(text.contains("\\u{1b}]0;owned\\u{7}x"), "{text}");
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let urls: Vec<String> = (0..20)
+        .map(|i| server.url(&format!("/pipe/{i}.bin?size=10&latency=10")))
+        .collect();
+    let mut args = vec!["-t".to_string(), "2".to_string()];
+    args.extend(urls);
+    let output = run_with_stdout_closed(dir.path(), &args);
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        !text.contains("panicked") && !text.contains("Broken pipe"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_closed_stdout_never_reports_lines_it_did_not_reach() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let mut list: Vec<String> = (0..10)
+        .map(|i| server.url(&format!("/ahead/{i}.bin?size=10&latency=50")))
+        .collect();
+    list.push("ftp://127.0.0.1/never-reached.bin".into());
+    fs::write(dir.path().join("list.txt"), list.join("\n")).unwrap();
+    let output = run_with_stdout_closed(dir.path(), &["-t", "2", "-i", "list.txt"]);
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(!text.contains("never-reached"), "{text}");
+    assert_eq!(
+        server.hits("/ahead/9.bin"),
+        0,
+        "no job starts after stdout closed"
+    );
+}
+
+/// Runs tget with a reader that goes away at once, as `tget ... | head -0` would.
+fn run_with_stdout_closed(dir: &Path, args: &[impl AsRef<OsStr>]) -> std::process::Output {
+    let mut child = tget(dir).args(args).env("RUST_BACKTRACE", "1").spawn();
+    child.close_stdout();
+    child.wait()
+}

@@ -1,0 +1,213 @@
+//! Resuming: a retry or `-c` continues a `.part` only when its validator
+//! (ETag or Last-Modified, in the sidecar) proves it is the same file, and
+//! starts again from zero otherwise.
+
+use std::fs;
+
+use crate::support::*;
+
+#[test]
+fn a_file_changed_between_attempts_restarts_from_zero() {
+    let server = Server::recording().unwrap();
+    let dir = tempdir();
+    let (code, lines, _) = run_json(
+        dir.path(),
+        &[&server.url("/chg/x.bin?size=10000&truncate_at=3000&faults=1&change_after=1")],
+    );
+    assert_eq!(code, Some(0));
+    assert_eq!(attempts(json_job(&lines, "x.bin")), 2);
+    let got = fs::read(dir.path().join("x.bin")).unwrap();
+    assert!(
+        got == body_version("/chg/x.bin", &changed_version(""), 10000),
+        "the new version, whole: never the old head with the new tail"
+    );
+    let seen = server.headers_for("/chg/x.bin");
+    assert_eq!(header(&seen[1], "Range"), Some("bytes=3000-"));
+}
+
+#[test]
+fn a_server_that_ignores_ranges_gets_a_fresh_download() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let (code, lines, _) = run_json(
+        dir.path(),
+        &[&server.url("/ign/x.bin?size=10000&truncate_at=3000&faults=1&ignore_range=1")],
+    );
+    assert_eq!(code, Some(0));
+    assert_eq!(attempts(json_job(&lines, "x.bin")), 2);
+    assert_served(&dir.path().join("x.bin"), "/ign/x.bin", 10000);
+}
+
+#[test]
+fn a_206_that_does_not_continue_the_part_is_discarded() {
+    let server = Server::recording().unwrap();
+    let dir = tempdir();
+    let (code, lines, _) = run_json(
+        dir.path(),
+        &[
+            "--retries",
+            "1",
+            &server.url("/bad/x.bin?size=10000&truncate_at=3000&faults=1&bad_range=1"),
+        ],
+    );
+    assert_eq!(code, Some(0));
+    // Cut, then a 206 from byte 0 (refused), then the whole file again.
+    assert_eq!(attempts(json_job(&lines, "x.bin")), 3);
+    assert_served(&dir.path().join("x.bin"), "/bad/x.bin", 10000);
+    let seen = server.headers_for("/bad/x.bin");
+    assert_eq!(header(&seen[2], "Range"), None);
+}
+
+#[test]
+fn last_modified_serves_as_the_validator() {
+    let server = Server::recording().unwrap();
+    let dir = tempdir();
+    let (code, _, _) = run_json(
+        dir.path(),
+        &[&server.url("/lm/x.bin?size=10000&truncate_at=3000&faults=1&validator=date")],
+    );
+    assert_eq!(code, Some(0));
+    assert_served(&dir.path().join("x.bin"), "/lm/x.bin", 10000);
+    let seen = server.headers_for("/lm/x.bin");
+    assert_eq!(header(&seen[1], "Range"), Some("bytes=3000-"));
+    assert!(
+        header(&seen[1], "If-Range").is_some_and(|v| v.ends_with(" GMT")),
+        "{:?}",
+        seen[1]
+    );
+}
+
+#[test]
+fn without_a_validator_a_retry_starts_from_zero() {
+    let server = Server::recording().unwrap();
+    let dir = tempdir();
+    let (code, lines, _) = run_json(
+        dir.path(),
+        &[&server.url("/nv/x.bin?size=10000&truncate_at=3000&faults=1&validator=none")],
+    );
+    assert_eq!(code, Some(0));
+    assert_eq!(attempts(json_job(&lines, "x.bin")), 2);
+    assert_served(&dir.path().join("x.bin"), "/nv/x.bin", 10000);
+    let seen = server.headers_for("/nv/x.bin");
+    assert_eq!(
+        header(&seen[1], "Range"),
+        None,
+        "nothing proves the part's version"
+    );
+}
+
+#[test]
+fn a_stale_part_is_replaced_without_continue() {
+    let server = Server::recording().unwrap();
+    let dir = tempdir();
+    let url = server.url("/st/x.bin?size=5000");
+    fs::write(
+        dir.path().join("x.bin.part"),
+        b"stale bytes from another time",
+    )
+    .unwrap();
+    plant_sidecar(
+        &dir.path().join("x.bin.part"),
+        &url,
+        &etag("/st/x.bin", "", 5000),
+        Some(5000),
+    );
+    let (code, _, _) = run_json(dir.path(), &[&url]);
+    assert_eq!(code, Some(0));
+    assert_served(&dir.path().join("x.bin"), "/st/x.bin", 5000);
+    assert_eq!(header(&server.headers_for("/st/x.bin")[0], "Range"), None);
+    assert_eq!(listing(dir.path()), ["x.bin"]);
+}
+
+#[test]
+fn continue_resumes_a_part_with_its_sidecar() {
+    let server = Server::recording().unwrap();
+    let dir = tempdir();
+    let url = server.url("/cr/x.bin?size=8000");
+    let part = dir.path().join("x.bin.part");
+    fs::write(&part, &body("/cr/x.bin", 8000)[..5000]).unwrap();
+    plant_sidecar(&part, &url, &etag("/cr/x.bin", "", 8000), Some(8000));
+    let whole = sha256_hex(&body("/cr/x.bin", 8000));
+    let (code, lines, _) = run_json(dir.path(), &["-c", "--sha256", &whole, &url]);
+    assert_eq!(code, Some(0));
+    assert_eq!(json_job(&lines, "x.bin")["bytes"], 8000);
+    assert_served(&dir.path().join("x.bin"), "/cr/x.bin", 8000);
+    assert_eq!(
+        header(&server.headers_for("/cr/x.bin")[0], "Range"),
+        Some("bytes=5000-")
+    );
+    assert_eq!(listing(dir.path()), ["x.bin"]);
+}
+
+#[test]
+fn continue_without_a_sidecar_starts_from_zero() {
+    let server = Server::recording().unwrap();
+    let dir = tempdir();
+    fs::write(dir.path().join("x.bin.part"), vec![b'?'; 3000]).unwrap();
+    let (code, _, _) = run_json(dir.path(), &["-c", &server.url("/ns/x.bin?size=8000")]);
+    assert_eq!(code, Some(0));
+    assert_served(&dir.path().join("x.bin"), "/ns/x.bin", 8000);
+    assert_eq!(header(&server.headers_for("/ns/x.bin")[0], "Range"), None);
+}
+
+#[test]
+fn continue_rehashes_the_part_so_a_corrupt_prefix_fails_the_checksum() {
+    let server = Server::recording().unwrap();
+    let dir = tempdir();
+    let url = server.url("/rh/x.bin?size=8000");
+    let part = dir.path().join("x.bin.part");
+    let mut prefix = body("/rh/x.bin", 8000)[..5000].to_vec();
+    prefix[10] ^= 0xff;
+    fs::write(&part, &prefix).unwrap();
+    plant_sidecar(&part, &url, &etag("/rh/x.bin", "", 8000), Some(8000));
+    let whole = sha256_hex(&body("/rh/x.bin", 8000));
+    let (code, lines, _) = run_json(dir.path(), &["-c", "--sha256", &whole, &url]);
+    assert_eq!(code, Some(1));
+    let job = json_job(&lines, "x.bin");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256 mismatch"),
+        "{job}"
+    );
+    assert_eq!(
+        header(&server.headers_for("/rh/x.bin")[0], "Range"),
+        Some("bytes=5000-")
+    );
+    assert!(listing(dir.path()).is_empty(), "no final file, no part");
+}
+
+#[test]
+fn continue_on_a_complete_part_gets_416_and_publishes_it() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let url = server.url("/full/x.bin?size=6000");
+    let part = dir.path().join("x.bin.part");
+    fs::write(&part, body("/full/x.bin", 6000)).unwrap();
+    plant_sidecar(&part, &url, &etag("/full/x.bin", "", 6000), None);
+    let (code, lines, _) = run_json(dir.path(), &["-c", &url]);
+    assert_eq!(code, Some(0));
+    let job = json_job(&lines, "x.bin");
+    assert_eq!(
+        (job["http_status"].as_u64(), job["bytes"].as_u64()),
+        (Some(416), Some(6000))
+    );
+    assert_served(&dir.path().join("x.bin"), "/full/x.bin", 6000);
+    assert_eq!(listing(dir.path()), ["x.bin"]);
+}
+
+#[test]
+fn continue_on_a_part_longer_than_the_file_starts_again() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let url = server.url("/long/x.bin?size=6000");
+    let part = dir.path().join("x.bin.part");
+    fs::write(&part, vec![b'x'; 7000]).unwrap();
+    plant_sidecar(&part, &url, &etag("/long/x.bin", "", 6000), None);
+    let (code, lines, _) = run_json(dir.path(), &["-c", &url]);
+    assert_eq!(code, Some(0));
+    // A 416 that names another length, then the whole file.
+    assert_eq!(attempts(json_job(&lines, "x.bin")), 2);
+    assert_served(&dir.path().join("x.bin"), "/long/x.bin", 6000);
+}
