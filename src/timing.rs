@@ -2,6 +2,7 @@
 //! speedup over the sequential run, parallel efficiency, throughput. Shared by
 //! `tget --compare` and `tget bench`, so both measure and report the same way.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -16,7 +17,7 @@ use crate::engine::pool::{Pool, PoolRun};
 pub fn timed_batch(
     pool: &Pool,
     jobs: impl Iterator<Item = Planned> + Send,
-    board: &Board,
+    board: &Arc<Board>,
     mut on_report: impl FnMut(&JobReport),
 ) -> Run {
     let mut totals = Totals::default();

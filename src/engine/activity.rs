@@ -1,13 +1,19 @@
 //! What each worker is doing right now, for whoever shows it.
 //!
-//! Workers write their own row as they go: a state, the file (or range) in
-//! hand, its length and how many of its bytes are on disk. Bytes are atomics,
-//! added as each read returns, so the byte path takes no lock. The display
-//! reads every row on its own clock and draws what it finds; nothing here is
-//! drawn or printed, and the engine never waits for the display.
+//! Workers write their own row as they go: a state, since when, the file (or
+//! range) in hand, its length and how many of its bytes arrived. Bytes are
+//! atomics, added as each read returns, so the byte path takes no lock. The
+//! display reads every row on its own clock and draws what it finds; nothing
+//! here is drawn or printed, and the engine never waits for the display.
+//!
+//! A worker also finds its own row through a thread-local (`enter`), so the
+//! connector that ureq runs on the worker's thread can say "connecting"
+//! without being handed anything: thread-local data in its plainest use.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// What a worker is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +23,11 @@ pub enum State {
     Unstarted,
     /// Waiting for a job or a range to take.
     Idle,
-    /// Busy with a file or a range of one.
+    /// Opening a connection (TCP, and TLS for https).
+    Connecting,
+    /// A request is sent; no answer yet.
+    Waiting,
+    /// Reading a body: a file or a range of one.
     Receiving,
     /// The thread has ended.
     Done,
@@ -27,8 +37,10 @@ impl State {
     fn from_u8(value: u8) -> State {
         match value {
             1 => State::Idle,
-            2 => State::Receiving,
-            3 => State::Done,
+            2 => State::Connecting,
+            3 => State::Waiting,
+            4 => State::Receiving,
+            5 => State::Done,
             _ => State::Unstarted,
         }
     }
@@ -41,6 +53,8 @@ const UNKNOWN: u64 = u64::MAX;
 #[derive(Debug)]
 pub struct Row {
     state: AtomicU8,
+    /// When the state last changed, in microseconds since the board was made.
+    since: AtomicU64,
     /// Bytes of the current file or range received so far, resumed ones included.
     position: AtomicU64,
     length: AtomicU64,
@@ -63,6 +77,8 @@ pub struct Task {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowView {
     pub state: State,
+    /// How long the row has been in its state.
+    pub for_how_long: Duration,
     pub position: u64,
     pub length: Option<u64>,
     pub task: Task,
@@ -73,6 +89,7 @@ impl Row {
     fn new() -> Row {
         Row {
             state: AtomicU8::new(State::Unstarted as u8),
+            since: AtomicU64::new(0),
             position: AtomicU64::new(0),
             length: AtomicU64::new(UNKNOWN),
             task: Mutex::new(Task::default()),
@@ -92,10 +109,12 @@ impl Row {
         self.position.load(Ordering::Relaxed)
     }
 
-    /// The whole row at one moment.
-    pub fn view(&self) -> RowView {
+    /// The whole row at one moment, on `board`'s clock.
+    pub fn view(&self, board: &Board) -> RowView {
         let version = self.version();
+        let since = Duration::from_micros(self.since.load(Ordering::Relaxed));
         RowView {
+            for_how_long: board.started.elapsed().saturating_sub(since),
             state: self.state(),
             position: self.position(),
             length: Some(self.length.load(Ordering::Relaxed)).filter(|&n| n != UNKNOWN),
@@ -112,6 +131,7 @@ impl Row {
 /// Every worker's row, and the run's own counters.
 #[derive(Debug)]
 pub struct Board {
+    started: Instant,
     rows: Box<[Row]>,
     /// Task names cost a lock and an allocation per job: skipped when nobody looks.
     watched: bool,
@@ -125,6 +145,7 @@ impl Board {
     /// A board for a pool of up to `workers`; `watched` when a display reads it.
     pub fn new(workers: usize, watched: bool) -> Board {
         Board {
+            started: Instant::now(),
             rows: (0..workers).map(|_| Row::new()).collect(),
             watched,
             received: AtomicU64::new(0),
@@ -217,6 +238,11 @@ impl Lane<'_> {
         self.set_state(State::Idle);
     }
 
+    /// A request is on its way; the answer has not come.
+    pub fn waiting(&self) {
+        self.set_state(State::Waiting);
+    }
+
     pub fn done(&self) {
         self.set_state(State::Done);
     }
@@ -243,8 +269,44 @@ impl Lane<'_> {
     }
 
     fn set_state(&self, state: State) {
+        let now = self.board.started.elapsed().as_micros() as u64;
+        self.row.since.store(now, Ordering::Relaxed);
         self.row.state.store(state as u8, Ordering::Relaxed);
         self.row.version.fetch_add(1, Ordering::Release);
+    }
+}
+
+thread_local! {
+    /// The board and row of the worker running on this thread, if any.
+    static HERE: RefCell<Option<(Arc<Board>, usize)>> = const { RefCell::new(None) };
+}
+
+/// Makes `index` this thread's row on `board`, for `connecting_here`.
+pub fn enter(board: &Arc<Board>, index: usize) {
+    HERE.with(|here| *here.borrow_mut() = Some((board.clone(), index)));
+}
+
+/// Marks this thread's worker as connecting until the returned guard is
+/// dropped, when it is waiting for an answer again. Nothing happens on a
+/// thread that is not a worker's.
+pub fn connecting_here() -> Connecting {
+    let entered = HERE.with(|here| {
+        here.borrow().as_ref().map(|(board, index)| {
+            board.lane(*index).set_state(State::Connecting);
+            (board.clone(), *index)
+        })
+    });
+    Connecting(entered)
+}
+
+/// See `connecting_here`.
+pub struct Connecting(Option<(Arc<Board>, usize)>);
+
+impl Drop for Connecting {
+    fn drop(&mut self) {
+        if let Some((board, index)) = &self.0 {
+            board.lane(*index).waiting();
+        }
     }
 }
 
@@ -260,7 +322,7 @@ mod tests {
         lane.start(|| "a.bin".into(), Some(100), 40);
         lane.advance(10);
         board.lane(0).advance(5);
-        let view = board.rows()[1].view();
+        let view = board.rows()[1].view(&board);
         assert_eq!(
             (
                 view.state,
@@ -282,7 +344,7 @@ mod tests {
         let lane = board.lane(0);
         lane.start_range(|| "big.iso".into(), (100, 300));
         lane.shrink(200);
-        let view = board.rows()[0].view();
+        let view = board.rows()[0].view(&board);
         assert_eq!(
             (view.task.range, view.length),
             (Some((100, 200)), Some(100))
@@ -295,7 +357,7 @@ mod tests {
         board
             .lane(0)
             .start(|| unreachable!("nobody reads it"), None, 0);
-        assert_eq!(board.rows()[0].view().length, None);
+        assert_eq!(board.rows()[0].view(&board).length, None);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded, select, unbound
 use ureq::Agent;
 
 use crate::config::FetchConfig;
-use crate::engine::activity::{Board, Lane};
+use crate::engine::activity::{self, Board, Lane};
 use crate::engine::fetch::Fetcher;
 use crate::engine::job::{Job, JobReport, Outcome, Planned, Status};
 use crate::engine::split::{Crew, Transfers};
@@ -95,7 +95,7 @@ pub struct Pool<'a> {
 /// What every thread of one run shares.
 struct Shared<'a> {
     pool: &'a Pool<'a>,
-    board: &'a Board,
+    board: &'a Arc<Board>,
     /// Planned lines in list order: bad lines wait their turn like jobs, so
     /// one is reported only when a worker reaches it (never after a stop).
     jobs: Receiver<Planned>,
@@ -164,7 +164,7 @@ impl<'a> Pool<'a> {
     pub fn run(
         &self,
         jobs: impl Iterator<Item = Planned> + Send,
-        board: &Board,
+        board: &Arc<Board>,
         mut on_report: impl FnMut(JobReport),
     ) -> PoolRun {
         let started = Instant::now();
@@ -334,6 +334,7 @@ struct Worker<'a> {
 impl<'a> Worker<'a> {
     fn new(shared: &'a Shared<'a>, index: usize, outbox: &'a Outbox) -> Worker<'a> {
         let pool = shared.pool;
+        activity::enter(shared.board, index);
         let lane = shared.board.lane(index);
         let transport = Transport::new(pool.agent.clone(), &pool.fetch.http, pool.cancel, lane);
         let fetcher = Fetcher::new(transport, pool.fetch, &pool.names, Some(&shared.transfers));

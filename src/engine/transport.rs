@@ -12,10 +12,14 @@ use std::time::{Duration, Instant};
 use ureq::config::RedirectAuthHeaders;
 use ureq::http::{HeaderMap, Response, header};
 use ureq::typestate::WithoutBody;
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{
+    ConnectionDetails, Connector, DefaultConnector, Transport as Wire,
+};
 use ureq::{Agent, Body, RequestBuilder, ResponseExt};
 
 use crate::config::HttpConfig;
-use crate::engine::activity::Lane;
+use crate::engine::activity::{self, Lane};
 use crate::engine::job::FetchError;
 use crate::stop::Cancel;
 
@@ -27,7 +31,7 @@ const PAUSE_STEP: Duration = Duration::from_millis(50);
 /// One agent per run, cloned into every worker: clones share one connection
 /// pool, so each worker keeps reusing its own keep-alive connection.
 pub fn agent(http: &HttpConfig, threads: usize) -> Agent {
-    Agent::config_builder()
+    let config = Agent::config_builder()
         .timeout_connect(Some(http.connect_timeout))
         .timeout_recv_response(Some(http.read_timeout))
         // Restarts on every read: a stall detector that never cuts a big, live transfer.
@@ -44,8 +48,26 @@ pub fn agent(http: &HttpConfig, threads: usize) -> Agent {
         // on one host would then reconnect all the time.
         .max_idle_connections(threads.max(10) * 2)
         .max_idle_connections_per_host(threads.max(3) * 2)
-        .build()
-        .into()
+        .build();
+    Agent::with_parts(config, Watching::default(), DefaultResolver::default())
+}
+
+/// ureq's own connector, run on the worker's thread when no pooled
+/// connection will do: while it runs, the worker's row says "connecting".
+#[derive(Debug, Default)]
+struct Watching(DefaultConnector);
+
+impl Connector for Watching {
+    type Out = Box<dyn Wire>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<()>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        let _connecting = activity::connecting_here();
+        self.0.connect(details, chained)
+    }
 }
 
 /// What a worker's transport counted since it was last asked.
@@ -98,6 +120,7 @@ impl<'a> Transport<'a> {
         &mut self,
         request: RequestBuilder<WithoutBody>,
     ) -> Result<Response<Body>, FetchError> {
+        self.lane.waiting();
         let sent = Instant::now();
         let response = request.call();
         self.clock.waiting += sent.elapsed();

@@ -60,7 +60,7 @@ impl Progress {
     }
 
     /// What the workers write and the bars show.
-    pub fn board(&self) -> &Board {
+    pub fn board(&self) -> &Arc<Board> {
         &self.board
     }
 
@@ -195,9 +195,10 @@ impl Drawing {
                 version: u64::MAX,
                 task: None,
             });
-            if shown.version != version {
+            // A wait's length changes with every frame, not just with the row.
+            if shown.version != version || row.state() == State::Waiting {
                 shown.version = version;
-                show(shown, &row.view(), &self.styles);
+                show(shown, &row.view(&self.board), &self.styles);
             }
             shown.bar.set_position(row.position());
         }
@@ -236,6 +237,17 @@ fn show(shown: &mut WorkerBar, view: &RowView, styles: &Styles) {
             }
             bar.set_message(label(&view.task));
             shown.task = Some(view.task.clone());
+        }
+        State::Connecting | State::Waiting => {
+            bar.set_style(styles.idle.clone());
+            bar.set_message(if view.state == State::Connecting {
+                "connecting".to_string()
+            } else {
+                format!(
+                    "waiting for the server ({:.1} s)",
+                    view.for_how_long.as_secs_f64()
+                )
+            });
         }
         State::Idle | State::Unstarted | State::Done => {
             bar.set_style(styles.idle.clone());
