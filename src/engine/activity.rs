@@ -352,6 +352,33 @@ mod tests {
     }
 
     #[test]
+    fn a_worker_thread_finds_its_row_for_the_connector() {
+        let board = Arc::new(Board::new(2, false));
+        // Not a worker's thread: nothing to mark.
+        drop(connecting_here());
+        assert_eq!(board.rows()[1].state(), State::Unstarted);
+        let seen = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    enter(&board, 1);
+                    board.lane(1).waiting();
+                    let connecting = connecting_here();
+                    let during = board.rows()[1].state();
+                    drop(connecting);
+                    (during, board.rows()[1].state())
+                })
+                .join()
+                .unwrap()
+        });
+        assert_eq!(seen, (State::Connecting, State::Waiting));
+        assert_eq!(
+            board.rows()[0].state(),
+            State::Unstarted,
+            "other rows untouched"
+        );
+    }
+
+    #[test]
     fn unwatched_boards_build_no_labels() {
         let board = Board::new(1, false);
         board
