@@ -58,6 +58,8 @@ struct Attempts<'j> {
     may_share: bool,
     made: u32,
     http_status: Option<u16>,
+    /// Workers that moved the bytes of the saved file.
+    workers: usize,
 }
 
 /// Where a resumed request starts, and the version the part holds.
@@ -116,6 +118,7 @@ impl<'a> Fetcher<'a> {
             may_share: true,
             made: 0,
             http_status: None,
+            workers: 1,
         };
         let end = match self.with_retries(&mut attempts) {
             Ok(saved) => End::Saved {
@@ -132,6 +135,7 @@ impl<'a> Fetcher<'a> {
             waiting: clock.waiting,
             attempts: attempts.made,
             received: clock.received,
+            workers: attempts.workers,
         }
     }
 
@@ -233,7 +237,8 @@ impl<'a> Fetcher<'a> {
                 buffer: &mut self.buffer,
                 transfers,
             };
-            let received = sharer.download(response, validator, file, &files.part)?;
+            let (received, workers) = sharer.download(response, validator, file, &files.part)?;
+            attempts.workers = workers;
             let hasher = self.hash_part(job, files)?;
             return self.finish(job, files, hasher, received, meta.name);
         }

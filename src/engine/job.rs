@@ -91,8 +91,12 @@ pub struct Outcome {
     pub waiting: Duration,
     /// Requests made, retries included.
     pub attempts: u32,
-    /// Body bytes this job read from the network (not those of a part it resumed).
+    /// Body bytes this job read from the network (not those of a part it
+    /// resumed); with a shared file, those of its own worker only.
     pub received: u64,
+    /// Worker threads that moved the file's bytes: more than 1 for a file
+    /// shared by range requests (see `split`).
+    pub workers: usize,
 }
 
 impl Outcome {
@@ -104,6 +108,7 @@ impl Outcome {
             waiting: Duration::ZERO,
             attempts: 0,
             received: 0,
+            workers: 1,
         }
     }
 

@@ -122,12 +122,23 @@ pub struct SharedFile {
     failure: Mutex<Option<FetchError>>,
     /// Pieces not yet finished; the owner waits for zero.
     active: Mutex<usize>,
+    /// The worker threads that moved this file's bytes (a few at most).
+    workers: Mutex<Vec<std::thread::ThreadId>>,
     all_done: Condvar,
 }
 
 impl SharedFile {
     fn written(&self) -> u64 {
         self.written.load(Ordering::SeqCst)
+    }
+
+    /// Counts the calling thread among the file's workers.
+    fn joined_by_this_thread(&self) {
+        let mut workers = self.workers.lock().expect("poisoned");
+        let me = std::thread::current().id();
+        if !workers.contains(&me) {
+            workers.push(me);
+        }
     }
 
     fn fail(&self, error: FetchError) {
@@ -270,6 +281,7 @@ impl Transfers {
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
             active: Mutex::new(ways as usize),
+            workers: Mutex::new(Vec::new()),
             all_done: Condvar::new(),
         });
         // u128: a length near u64::MAX from a hostile server must not overflow.
@@ -379,14 +391,15 @@ impl Sharer<'_, '_> {
     /// Shares a big file whose whole-file `response` has arrived: this worker
     /// streams it while idle workers take ranges of it; then it helps with
     /// what is left and waits for the last piece. Returns the bytes of the
-    /// complete part; the caller verifies and publishes it.
+    /// complete part and how many workers moved them; the caller verifies
+    /// and publishes it.
     pub fn download(
         &mut self,
         response: Response<Body>,
         validator: String,
         file: File,
         part: &Path,
-    ) -> Result<u64, FetchError> {
+    ) -> Result<(u64, usize), FetchError> {
         let length = response.body().content_length().unwrap_or_default();
         file.set_len(length)
             .map_err(|e| FetchError::local("allocate", part, e))?;
@@ -427,7 +440,8 @@ impl Sharer<'_, '_> {
                 shared.written()
             )));
         }
-        Ok(length)
+        let workers = shared.workers.lock().expect("poisoned").len();
+        Ok((length, workers))
     }
 
     /// Downloads one piece by range request, retrying it on its own, then closes it.
@@ -438,6 +452,7 @@ impl Sharer<'_, '_> {
     }
 
     fn show(&self, piece: &Piece) {
+        piece.file.joined_by_this_thread();
         let part = &piece.file.part;
         self.transport
             .lane()

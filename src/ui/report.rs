@@ -121,6 +121,7 @@ fn job_json(report: &JobReport) -> serde_json::Value {
         "elapsed_ms": ms(outcome.elapsed),
         "waiting_ms": ms(outcome.waiting),
         "attempts": outcome.attempts,
+        "shared_by": outcome.workers,
         "worker": report.worker,
         "source": report.origin.to_string(),
         "error": outcome.error(),

@@ -59,6 +59,8 @@ fn a_lone_file_is_cut_into_equal_ranges_for_the_whole_pool() {
         .map(|w| w["bytes"].as_u64().unwrap())
         .collect();
     assert_eq!(shares, [MIB; 4]);
+    let job = json_job(&json_lines(&output), "/equal/big.bin").clone();
+    assert_eq!(job["shared_by"], 4, "{job}");
 }
 
 #[test]
@@ -212,6 +214,7 @@ fn ranges_that_come_back_wrong_fall_back_to_one_stream() {
             job["attempts"], 2,
             "{fault}: one shared attempt, then one stream"
         );
+        assert_eq!(job["shared_by"], 1, "{fault}: the stream was one worker's");
     }
 }
 
