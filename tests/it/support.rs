@@ -107,6 +107,28 @@ impl Tget {
         self
     }
 
+    /// Runs tget with RLIMIT_FSIZE at `bytes` and SIGXFSZ ignored, so a
+    /// write past the limit fails with EFBIG: a full disk, without root.
+    pub fn file_size_limit(&mut self, bytes: u64) -> &mut Tget {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: between fork and exec the closure only makes two
+        // async-signal-safe system calls and allocates nothing.
+        unsafe {
+            self.command.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: bytes,
+                    rlim_max: bytes,
+                };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        self
+    }
+
     /// Runs tget to the end and returns what it printed.
     ///
     /// # Panics
@@ -350,6 +372,16 @@ pub fn assert_killed_by(output: &Output, signal: i32) {
 /// Ctrl-C: see `assert_killed_by`.
 pub fn assert_interrupted(output: &Output) {
     assert_killed_by(output, libc::SIGINT);
+}
+
+/// Waits until `server` has stopped sending to every client that went away,
+/// so its byte count holds the bytes of runs that ended and no later run's.
+pub fn settle(server: &Server) {
+    wait_until(
+        Duration::from_secs(10),
+        "the server's connections to close",
+        || server.open_connections() == 0,
+    );
 }
 
 /// Polls `ready` until it holds, failing the test after `limit`.

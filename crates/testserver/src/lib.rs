@@ -111,6 +111,8 @@ struct Shared {
     stopping: AtomicBool,
     requests: AtomicU64,
     connections: AtomicU64,
+    /// Body bytes written to clients, every response's together.
+    body_bytes: AtomicU64,
     /// Connection threads that have not ended yet (no handles are kept).
     live: Mutex<usize>,
     none_live: Condvar,
@@ -172,6 +174,22 @@ impl Server {
     /// Requests answered so far.
     pub fn requests(&self) -> u64 {
         self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    /// Body bytes sent so far, all responses together: what a resumed
+    /// download really cost.
+    pub fn body_bytes(&self) -> u64 {
+        self.shared.body_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Connections whose thread has not ended: 0 once every client is gone
+    /// and every response that was under way has stopped (and been counted).
+    pub fn open_connections(&self) -> usize {
+        *self
+            .shared
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// TCP connections accepted so far.

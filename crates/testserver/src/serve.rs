@@ -3,7 +3,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::Shared;
@@ -211,7 +211,7 @@ fn respond(head: &RequestHead, out: &mut TcpStream, shared: &Shared) -> io::Resu
         stopping: &shared.stopping,
     };
     let chunked = plan.framing == Framing::Chunked;
-    send_body(&mut body, out, chunked)?;
+    send_body(&mut body, out, chunked, &shared.body_bytes)?;
     if chunked && cut.is_none() {
         out.write_all(b"0\r\n\r\n")?;
     }
@@ -283,7 +283,12 @@ fn write_head(
 
 /// Sends the body, each piece framed as a chunk when `chunked` (the final,
 /// empty chunk is the caller's: a cut body must not have it).
-fn send_body(body: &mut Body, out: &mut TcpStream, chunked: bool) -> io::Result<()> {
+fn send_body(
+    body: &mut Body,
+    out: &mut TcpStream,
+    chunked: bool,
+    sent: &AtomicU64,
+) -> io::Result<()> {
     let mut buffer = vec![0; WRITE_CHUNK];
     loop {
         let n = body.read(&mut buffer)?;
@@ -294,6 +299,7 @@ fn send_body(body: &mut Body, out: &mut TcpStream, chunked: bool) -> io::Result<
             write!(out, "{n:x}\r\n")?;
         }
         out.write_all(&buffer[..n])?;
+        sent.fetch_add(n as u64, Ordering::Relaxed);
         if chunked {
             out.write_all(b"\r\n")?;
         }
