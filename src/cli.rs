@@ -140,6 +140,11 @@ pub struct DownloadArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Write every job that did not end ok (failed, or not started because of Ctrl-C,
+    /// a closed stdout or a full disk) to FILE as list lines, for `tget -i FILE`
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub save_failed: Option<PathBuf>,
+
     /// Also run the batch sequentially (into a temporary directory) and compare wall-clock times
     #[arg(long)]
     pub compare: bool,

@@ -163,6 +163,8 @@ pub struct Config {
     pub sha256: Option<[u8; 32]>,
     pub display: Display,
     pub output: Output,
+    /// `--save-failed`: where to list the jobs that did not end ok.
+    pub save_failed: Option<PathBuf>,
     pub compare: bool,
 }
 
@@ -226,6 +228,7 @@ impl Config {
             } else {
                 Output::Paths
             },
+            save_failed: args.save_failed,
             compare: args.compare,
         })
     }

@@ -4,11 +4,12 @@
 use std::collections::HashSet;
 use std::fs;
 use std::io;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 
-use crate::config::{Config, Display, FetchConfig, SplitPolicy};
+use crate::config::{Config, Display, FetchConfig, Source, SplitPolicy};
 use crate::engine::job::{self, JobReport, Status, Totals};
 use crate::engine::pool::{Pool, PoolRun};
 use crate::exit::{Exit, Fatal, OrExit};
@@ -16,14 +17,17 @@ use crate::input;
 use crate::naming::Claims;
 use crate::stop::Cancel;
 use crate::timing::{self, Run, Series};
+use crate::ui::failed::FailedList;
 use crate::ui::progress::Progress;
 use crate::ui::report::{Reporter, Summary};
 
 pub fn run(config: &Config, cancel: &Cancel) -> Result<Exit, Fatal> {
+    check_out_dir(&config.out_dir).or_exit(Exit::Usage)?;
     let requests = input::open(&config.sources, config.shard).or_exit(Exit::Usage)?;
+    let mut failed = open_failed_list(config).or_exit(Exit::Usage)?;
     let mut reporter = Reporter::new(io::stdout().lock(), config.output);
     if !config.compare {
-        let pool_run = download(config, requests, &mut reporter, cancel, |_| {});
+        let pool_run = download(config, requests, &mut reporter, &mut failed, cancel, |_| {});
         return Ok(finish(config, &mut reporter, &pool_run, None, cancel));
     }
     // Both runs need the same list, and stdin can be read only once.
@@ -33,6 +37,7 @@ pub fn run(config: &Config, cancel: &Cancel) -> Result<Exit, Fatal> {
         config,
         requests.clone().into_iter(),
         &mut reporter,
+        &mut failed,
         cancel,
         |report| {
             if report.outcome.status() == Status::Skipped {
@@ -61,10 +66,49 @@ pub fn run(config: &Config, cancel: &Cancel) -> Result<Exit, Fatal> {
     Ok(finish(config, &mut reporter, &pool_run, sequential, cancel))
 }
 
+/// The output directory exists and takes files, or nothing is requested:
+/// every job would fail the same way.
+fn check_out_dir(dir: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the output directory {}", dir.display()))?;
+    tempfile::Builder::new()
+        .prefix(".tget-check-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot write in the output directory {}", dir.display()))?;
+    Ok(())
+}
+
+/// `--save-failed`, emptied for this run; never one of the lists being read.
+fn open_failed_list(config: &Config) -> anyhow::Result<Option<FailedList>> {
+    let Some(path) = &config.save_failed else {
+        return Ok(None);
+    };
+    for source in &config.sources {
+        if let Source::File(list) = source
+            && same_file(list, path)
+        {
+            bail!(
+                "--save-failed {} is also a list to read (-i): write it elsewhere",
+                path.display()
+            );
+        }
+    }
+    FailedList::create(path).map(Some)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
 fn download(
     config: &Config,
     requests: impl Iterator<Item = input::Item> + Send,
     reporter: &mut Reporter<impl io::Write>,
+    failed: &mut Option<FailedList>,
     cancel: &Cancel,
     mut also: impl FnMut(&JobReport),
 ) -> PoolRun {
@@ -78,14 +122,36 @@ fn download(
     let names = Arc::new(Mutex::new(Claims::default()));
     let pool = Pool::new(&config.fetch, config.threads, cancel, names.clone());
     let jobs = job::plan(requests, &config.out_dir, config.sha256, names);
-    let pool_run = pool.run(jobs, progress.board(), |report| {
+    let (pool_run, unstarted) = pool.run(jobs, progress.board(), |report| {
         also(&report);
+        if let Some(failed) = failed.as_mut() {
+            failed.record(&report);
+        }
         if !reporter.record(&report, &progress) {
             cancel.drain();
         }
     });
     progress.finish();
+    if let Some(failed) = failed.as_mut() {
+        // Read to the end of the list, so a retry has every line the run skipped.
+        let why = stop_reason(cancel);
+        for planned in unstarted {
+            failed.unstarted(&planned, &why);
+        }
+        if let Some(problem) = failed.problem() {
+            eprintln!("tget: {problem}");
+        }
+    }
     pool_run
+}
+
+/// Why a run stopped before the end of its list, in a few words.
+fn stop_reason(cancel: &Cancel) -> String {
+    match cancel.halted() {
+        _ if cancel.aborted() => "interrupted".into(),
+        Some(reason) => reason,
+        None => "stdout was closed".into(),
+    }
 }
 
 /// Runs the same batch on one worker into a temporary directory (removed
@@ -157,6 +223,7 @@ fn finish(
         pool: pool_run,
         threads: config.threads,
         comparison,
+        halted: cancel.halted(),
     };
     reporter.finish(&summary, config.display.quiet);
     if cancel.aborted() {

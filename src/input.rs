@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 use ureq::http::Uri;
 
 use crate::config::{Shard, Source, parse_sha256};
@@ -207,6 +208,8 @@ pub struct Entry {
 }
 
 /// `URL [out=NAME] [sha256=HEX]`; `Ok(None)` for blank lines and comments.
+/// Option values are percent-decoded, so a name can hold spaces (`%20`);
+/// a `%` not followed by two hex digits stays as it is.
 pub fn parse_line(line: &str) -> Result<Option<Entry>, String> {
     let line = line.trim();
     if line.is_empty() || line.starts_with('#') {
@@ -226,10 +229,11 @@ pub fn parse_line(line: &str) -> Result<Option<Entry>, String> {
                 "`{field}` is not a key=value option (expected out=NAME or sha256=HEX)"
             ));
         };
+        let value = percent_decode_str(value).decode_utf8_lossy();
         match key {
             "out" if value.is_empty() => return Err("out= needs a file name".into()),
-            "out" => entry.out = Some(value.to_string()),
-            "sha256" => entry.sha256 = Some(parse_sha256(value)?),
+            "out" => entry.out = Some(value.into_owned()),
+            "sha256" => entry.sha256 = Some(parse_sha256(&value)?),
             _ => {
                 return Err(format!(
                     "unknown option `{key}` (expected out=NAME or sha256=HEX)"
@@ -238,6 +242,15 @@ pub fn parse_line(line: &str) -> Result<Option<Entry>, String> {
         }
     }
     Ok(Some(entry))
+}
+
+/// What a list's option value may not hold as it is: what splits a line
+/// into fields, and `%`, which starts an escape.
+const VALUE_ESCAPES: &AsciiSet = &CONTROLS.add(b' ').add(b'%');
+
+/// An option value as a list line holds it; `parse_line` reads it back.
+pub fn encode_value(value: &str) -> String {
+    utf8_percent_encode(value, VALUE_ESCAPES).to_string()
 }
 
 /// Accepts absolute http and https URLs with a host.
@@ -280,6 +293,18 @@ mod tests {
         assert_eq!(entry.url, "http://h/a.bin");
         assert_eq!(entry.out.as_deref(), Some("b.bin"));
         assert_eq!(entry.sha256, Some([0xab; 32]));
+    }
+
+    #[test]
+    fn option_values_round_trip_through_their_encoding() {
+        for name in ["a b.txt", "100%.txt", "tab\there", "€ rates.txt", "plain"] {
+            let line = format!("http://h/x out={}", encode_value(name));
+            let entry = parse_line(&line).unwrap().unwrap();
+            assert_eq!(entry.out.as_deref(), Some(name), "{line}");
+        }
+        // Lists written by hand keep a lone percent sign.
+        let entry = parse_line("http://h/x out=50%off.txt").unwrap().unwrap();
+        assert_eq!(entry.out.as_deref(), Some("50%off.txt"));
     }
 
     #[test]

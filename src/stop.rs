@@ -16,16 +16,30 @@ use signal_hook::iterator::Signals;
 use ureq::Agent;
 
 /// Two levels: `drain` stops new jobs but lets running ones finish (stdout
-/// was closed); `abort` also stops running ones at their next read (Ctrl-C).
+/// was closed, or `halt`: the disk is full); `abort` also stops running ones
+/// at their next read (Ctrl-C).
 #[derive(Debug, Default)]
 pub struct Cancel {
     drain: AtomicBool,
     abort: AtomicBool,
+    /// Why the batch stopped starting jobs, when a job said every other would fail too.
+    halted: Mutex<Option<String>>,
 }
 
 impl Cancel {
     pub fn drain(&self) {
         self.drain.store(true, Ordering::Relaxed);
+    }
+
+    /// Stops new jobs because of `reason`, which the first caller gives.
+    pub fn halt(&self, reason: &str) {
+        lock(&self.halted).get_or_insert_with(|| reason.to_string());
+        self.drain();
+    }
+
+    /// Why `halt` stopped the batch, if it did.
+    pub fn halted(&self) -> Option<String> {
+        lock(&self.halted).clone()
     }
 
     pub fn abort(&self) {

@@ -21,7 +21,7 @@ pub fn timed_batch(
     mut on_report: impl FnMut(&JobReport),
 ) -> Run {
     let mut totals = Totals::default();
-    let pool_run = pool.run(jobs, board, |report| {
+    let (pool_run, _) = pool.run(jobs, board, |report| {
         totals.add(&report);
         on_report(&report);
     });

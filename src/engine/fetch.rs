@@ -14,17 +14,17 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 use ureq::Body;
 use ureq::http::{HeaderMap, Response, header};
 
 use crate::config::{FetchConfig, SplitPolicy};
-use crate::engine::job::{End, FetchError, Job, Outcome};
+use crate::engine::job::{End, Failure, FailureKind, FetchError, Job, Outcome};
 use crate::engine::part::{Meta, PartFiles};
 use crate::engine::publish::publish;
-use crate::engine::split::{Piece, Sharer, Transfers};
+use crate::engine::split::{PartOnDisk, Piece, Sharer, Transfers};
 use crate::engine::transport::{
     Clock, ContentRange, Transport, check_scheme, status_error, unsatisfied_length,
 };
@@ -52,6 +52,10 @@ pub struct Fetcher<'a> {
 struct Attempts<'j> {
     job: &'j Job,
     files: PartFiles,
+    /// A file already under the final name, to continue (`-c`).
+    final_file: Option<FinalFile>,
+    /// The final file was moved to the part to be continued: a failure puts it back.
+    took_over: bool,
     /// The part was started by this run, so a retry may resume it even without `-c`.
     part_is_ours: bool,
     /// Off once this file's ranges proved unreliable: one plain stream will do.
@@ -66,6 +70,102 @@ struct Attempts<'j> {
 struct ResumePoint {
     offset: u64,
     meta: Meta,
+}
+
+/// What a request may continue instead of starting from zero.
+enum Resume {
+    /// A streamed part: ask for the rest after it.
+    Append(ResumePoint),
+    /// A shared part with ranges missing: ask for the first, share the rest.
+    Fill { meta: Meta, length: u64 },
+    /// A file under the final name, left by another tool or a copy cut short.
+    Final(FinalFile),
+}
+
+impl Resume {
+    /// The `Range` to ask for and the `If-Range` to ask it with.
+    fn range_and_validator(&self) -> (String, Option<String>) {
+        match self {
+            Resume::Append(point) => (
+                format!("bytes={}-", point.offset),
+                point.meta.validator().map(str::to_string),
+            ),
+            Resume::Fill { meta, length } => {
+                let (start, end) = first_gap(meta, *length);
+                (
+                    format!("bytes={start}-{}", end - 1),
+                    meta.validator().map(str::to_string),
+                )
+            }
+            // The file's date stands for its version: a server whose copy
+            // changed since then sends all of it, never a mismatched tail.
+            Resume::Final(file) => (
+                format!("bytes={}-", file.length),
+                Some(httpdate::fmt_http_date(file.modified)),
+            ),
+        }
+    }
+}
+
+/// The first range a shared part lacks.
+fn first_gap(meta: &Meta, length: u64) -> (u64, u64) {
+    let done = meta.done.clone().unwrap_or_default();
+    done.missing(length).first().copied().unwrap_or((0, length))
+}
+
+/// A regular file under a job's final name.
+#[derive(Debug, Clone, Copy)]
+struct FinalFile {
+    length: u64,
+    modified: SystemTime,
+}
+
+impl FinalFile {
+    /// `None` for nothing there, or anything but a regular file (a symlink
+    /// is never continued through).
+    fn of(path: &Path) -> Option<FinalFile> {
+        let metadata = fs::symlink_metadata(path).ok().filter(|m| m.is_file())?;
+        Some(FinalFile {
+            length: metadata.len(),
+            modified: metadata.modified().ok()?,
+        })
+    }
+
+    /// A 416 to `bytes=LENGTH-`: the file is whole if the server's is as long.
+    fn check_complete(&self, headers: &HeaderMap) -> Result<Done, FetchError> {
+        match unsatisfied_length(headers) {
+            Some(total) if total == self.length => Ok(Done::AlreadyComplete),
+            Some(total) if total < self.length => Err(self.longer_than(total)),
+            _ => Err(FetchError::Protocol(
+                "HTTP 416 without the file's length in Content-Range".into(),
+            )),
+        }
+    }
+
+    /// A 200 to the ranged request (the date did not match, or the server
+    /// ignores ranges): complete when as long, reported when longer, and
+    /// otherwise downloaded whole to replace it (`None`).
+    fn against_whole(&self, response: &Response<Body>) -> Result<Option<Done>, FetchError> {
+        match response.body().content_length() {
+            Some(length) if length == self.length => Ok(Some(Done::AlreadyComplete)),
+            Some(length) if length < self.length => Err(self.longer_than(length)),
+            _ => Ok(None),
+        }
+    }
+
+    fn longer_than(&self, remote: u64) -> FetchError {
+        FetchError::LongerThanServer {
+            local: self.length,
+            remote,
+        }
+    }
+}
+
+/// How a job's attempts ended well.
+enum Done {
+    Saved(Saved),
+    /// `-c` found the file under its final name already whole.
+    AlreadyComplete,
 }
 
 /// A file saved under its final name.
@@ -108,23 +208,31 @@ impl<'a> Fetcher<'a> {
 
     pub fn run(&mut self, job: &Job) -> Outcome {
         let started = Instant::now();
-        if !self.config.overwrite && job.path.exists() {
+        let final_file = FinalFile::of(&job.path);
+        if final_file.is_some() && !self.config.overwrite && !self.config.resume {
             return Outcome::new(End::Skipped);
         }
         let mut attempts = Attempts {
             job,
             files: PartFiles::of(&job.path),
+            // Only a regular file is continued: a symlink there counts as present.
+            final_file: final_file.filter(|_| !self.config.overwrite),
+            took_over: false,
             part_is_ours: false,
             may_share: true,
             made: 0,
             http_status: None,
             workers: 1,
         };
+        if attempts.final_file.is_none() && job.path.exists() && !self.config.overwrite {
+            return Outcome::new(End::Skipped);
+        }
         let end = match self.with_retries(&mut attempts) {
-            Ok(saved) => End::Saved {
+            Ok(Done::Saved(saved)) => End::Saved {
                 bytes: saved.bytes,
                 path: saved.path,
             },
+            Ok(Done::AlreadyComplete) => End::Skipped,
             Err(error) => End::Failed(self.give_up(&attempts, error)),
         };
         let clock = self.transport.take_clock();
@@ -140,26 +248,49 @@ impl<'a> Fetcher<'a> {
     }
 
     /// Cleans up after a failed job and says why it failed. An interrupted
-    /// job keeps a resumable part for `-c`; any other failure leaves nothing.
-    fn give_up(&self, attempts: &Attempts, error: FetchError) -> String {
+    /// job, or one stopped by a full disk, keeps a resumable part for `-c`; a
+    /// file taken over from its final name goes back there; any other
+    /// failure leaves nothing.
+    fn give_up(&self, attempts: &Attempts, error: FetchError) -> Failure {
         let files = &attempts.files;
-        if matches!(error, FetchError::Cancelled) && resume_point(attempts.job, files).is_some() {
-            return format!("interrupted; {} kept for -c", files.part.display());
-        }
-        // Nothing to clean up is the common case; a file that cannot be
-        // removed is only ever a `.part` or a sidecar, never a final name.
-        let _ = files.remove();
-        error.to_string()
+        let kind = match &error {
+            FetchError::Cancelled => FailureKind::Interrupted,
+            error if error.stops_batch() => FailureKind::StopsBatch,
+            _ => FailureKind::Job,
+        };
+        let resumable = resume_point(attempts.job, files, None).is_some();
+        let message = match kind {
+            FailureKind::Interrupted if resumable => {
+                format!("interrupted; {} kept for -c", files.part.display())
+            }
+            FailureKind::StopsBatch if resumable => {
+                format!("{error}; {} kept for -c", files.part.display())
+            }
+            _ if attempts.took_over => match fs::rename(&files.part, &attempts.job.path) {
+                Ok(()) => {
+                    let _ = files.remove_meta();
+                    format!("{error}; {} left as it was", attempts.job.path.display())
+                }
+                Err(_) => format!("{error}; {} kept", files.part.display()),
+            },
+            _ => {
+                // Nothing to clean up is the common case; a file that cannot be
+                // removed is only ever a `.part` or a sidecar, never a final name.
+                let _ = files.remove();
+                error.to_string()
+            }
+        };
+        Failure { message, kind }
     }
 
-    fn with_retries(&mut self, attempts: &mut Attempts) -> Result<Saved, FetchError> {
+    fn with_retries(&mut self, attempts: &mut Attempts) -> Result<Done, FetchError> {
         // A part that is not resumed (no -c, or no usable sidecar) is stale:
         // `fresh` replaces it, and `give_up` removes it.
         let mut failures = 0;
         loop {
             attempts.made += 1;
             let error = match self.attempt(attempts) {
-                Ok(saved) => return Ok(saved),
+                Ok(done) => return Ok(done),
                 Err(error) => error,
             };
             // The part is gone, so the next request cannot end in another restart.
@@ -167,29 +298,46 @@ impl<'a> Fetcher<'a> {
                 continue;
             }
             if matches!(error, FetchError::Changed(_)) {
+                // Its ranges proved unreliable: one plain stream from zero will do.
                 attempts.may_share = false;
+                attempts
+                    .files
+                    .remove()
+                    .map_err(|e| FetchError::local("remove", &attempts.files.part, e))?;
             }
             failures += 1;
             self.transport.wait_to_retry(error, failures)?;
         }
     }
 
-    fn attempt(&mut self, attempts: &mut Attempts) -> Result<Saved, FetchError> {
+    fn attempt(&mut self, attempts: &mut Attempts) -> Result<Done, FetchError> {
         let job = attempts.job;
         let may_resume = self.config.resume || attempts.part_is_ours;
         let resume = may_resume
-            .then(|| resume_point(job, &attempts.files))
+            .then(|| resume_point(job, &attempts.files, attempts.final_file))
             .flatten();
         let response = self.request(&job.url, resume.as_ref())?;
         let status = response.status().as_u16();
         attempts.http_status = Some(status);
         check_scheme(&response)?;
         match (status, resume) {
-            (206, Some(resume)) => self.append(attempts, resume, response),
-            (416, Some(resume)) => self.complete(attempts, resume, response),
+            (206, Some(Resume::Append(point))) => self.append(attempts, point, response),
+            (206, Some(Resume::Fill { meta, length })) => {
+                self.fill(attempts, meta, length, response)
+            }
+            (206, Some(Resume::Final(file))) => self.take_over(attempts, file, response),
+            (416, Some(Resume::Append(point))) => self.complete(attempts, point, response),
+            (416, Some(Resume::Final(file))) => file.check_complete(response.headers()),
+            (416, Some(Resume::Fill { .. })) => restart(&attempts.files),
             (206, None) => Err(FetchError::Protocol(
                 "HTTP 206 (part of the file) for a request of the whole file".into(),
             )),
+            (_, Some(Resume::Final(file))) if response.status().is_success() => {
+                match file.against_whole(&response)? {
+                    Some(done) => Ok(done),
+                    None => self.fresh(attempts, response),
+                }
+            }
             _ if response.status().is_success() => self.fresh(attempts, response),
             _ => Err(status_error(&response)),
         }
@@ -198,12 +346,13 @@ impl<'a> Fetcher<'a> {
     fn request(
         &mut self,
         url: &str,
-        resume: Option<&ResumePoint>,
+        resume: Option<&Resume>,
     ) -> Result<Response<Body>, FetchError> {
         let mut request = self.transport.get(url);
         if let Some(resume) = resume {
-            request = request.header(header::RANGE, format!("bytes={}-", resume.offset));
-            if let Some(validator) = resume.meta.validator() {
+            let (range, validator) = resume.range_and_validator();
+            request = request.header(header::RANGE, range);
+            if let Some(validator) = validator {
                 request = request.header(header::IF_RANGE, validator);
             }
         }
@@ -215,7 +364,7 @@ impl<'a> Fetcher<'a> {
         &mut self,
         attempts: &mut Attempts,
         response: Response<Body>,
-    ) -> Result<Saved, FetchError> {
+    ) -> Result<Done, FetchError> {
         let (job, files) = (attempts.job, &attempts.files);
         let length = response.body().content_length();
         let mut meta = Meta::from_headers(&job.url, response.headers(), length);
@@ -231,13 +380,17 @@ impl<'a> Fetcher<'a> {
             .filter(|_| attempts.may_share)
             .filter(|t| worth_sharing(&response, &meta, t.policy()));
         if let Some(transfers) = transfers {
-            let validator = meta.validator().unwrap_or_default().to_string();
+            let part = PartOnDisk {
+                file,
+                files: files.clone(),
+                meta: meta.clone(),
+            };
             let mut sharer = Sharer {
                 transport: &mut self.transport,
                 buffer: &mut self.buffer,
                 transfers,
             };
-            let (received, workers) = sharer.download(response, validator, file, &files.part)?;
+            let (received, workers) = sharer.download(response, part)?;
             attempts.workers = workers;
             let hasher = self.hash_part(job, files)?;
             return self.finish(job, files, hasher, received, meta.name);
@@ -258,13 +411,100 @@ impl<'a> Fetcher<'a> {
         self.finish(job, files, hasher, received, meta.name)
     }
 
+    /// The missing ranges of a shared part, if the 206 is exactly the first
+    /// of them and of the recorded version.
+    fn fill(
+        &mut self,
+        attempts: &mut Attempts,
+        meta: Meta,
+        length: u64,
+        response: Response<Body>,
+    ) -> Result<Done, FetchError> {
+        let (job, files) = (attempts.job, &attempts.files);
+        let (start, end) = first_gap(&meta, length);
+        let asked = ContentRange {
+            first: start,
+            last: end - 1,
+            total: Some(length),
+        };
+        let answered = ContentRange::from_headers(response.headers());
+        let Some(transfers) = self
+            .transfers
+            .filter(|_| answered == Some(asked) && meta.agrees_with(response.headers()))
+        else {
+            return restart(files);
+        };
+        let file = files
+            .open_for_filling()
+            .map_err(|e| FetchError::local("open", &files.part, e))?;
+        attempts.part_is_ours = true;
+        let done = meta.done.clone().unwrap_or_default();
+        let name = self
+            .suggested_name(response.headers())
+            .or(meta.name.clone());
+        let part = PartOnDisk {
+            file,
+            files: files.clone(),
+            meta,
+        };
+        let mut sharer = Sharer {
+            transport: &mut self.transport,
+            buffer: &mut self.buffer,
+            transfers,
+        };
+        let (received, workers) = sharer.fill(response, part, length, done)?;
+        attempts.workers = workers;
+        let hasher = self.hash_part(job, files)?;
+        self.finish(job, files, hasher, received, name)
+    }
+
+    /// Moves a file found under the final name to the part, with a sidecar
+    /// for the version the 206 proves it is, and continues it there.
+    fn take_over(
+        &mut self,
+        attempts: &mut Attempts,
+        file: FinalFile,
+        response: Response<Body>,
+    ) -> Result<Done, FetchError> {
+        let (job, files) = (attempts.job, &attempts.files);
+        let Some(total) = ContentRange::from_headers(response.headers())
+            .filter(|range| range.continues_at(file.length))
+            .and_then(|range| range.total)
+        else {
+            return Err(FetchError::Protocol(format!(
+                "the server's 206 does not continue {} after its {} bytes",
+                job.path.display(),
+                file.length
+            )));
+        };
+        let mut meta = Meta::from_headers(&job.url, response.headers(), Some(total));
+        if meta.validator().is_none() {
+            // The 206 answered our If-Range date, so that date is the version.
+            meta.last_modified = Some(httpdate::fmt_http_date(file.modified));
+        }
+        files
+            .remove()
+            .map_err(|e| FetchError::local("remove", &files.part, e))?;
+        fs::rename(&job.path, &files.part).map_err(|e| FetchError::local("move", &job.path, e))?;
+        attempts.took_over = true;
+        attempts.part_is_ours = true;
+        files
+            .write_meta(&meta)
+            .map_err(|e| FetchError::local("create", &files.meta, e))?;
+        let point = ResumePoint {
+            offset: file.length,
+            meta,
+        };
+        self.append(attempts, point, response)
+    }
+
     /// The rest of a file after the part, if the 206 is exactly that.
     fn append(
         &mut self,
         attempts: &Attempts,
         resume: ResumePoint,
         response: Response<Body>,
-    ) -> Result<Saved, FetchError> {
+    ) -> Result<Done, FetchError> {
         let (job, files) = (attempts.job, &attempts.files);
         let ResumePoint { offset, meta } = resume;
         let total = ContentRange::from_headers(response.headers())
@@ -296,7 +536,7 @@ impl<'a> Fetcher<'a> {
         attempts: &Attempts,
         resume: ResumePoint,
         response: Response<Body>,
-    ) -> Result<Saved, FetchError> {
+    ) -> Result<Done, FetchError> {
         let (job, files) = (attempts.job, &attempts.files);
         let ResumePoint { offset, meta } = resume;
         let whole = unsatisfied_length(response.headers()) == Some(offset)
@@ -323,14 +563,14 @@ impl<'a> Fetcher<'a> {
         hasher: Option<Sha256>,
         bytes: u64,
         suggested: Option<String>,
-    ) -> Result<Saved, FetchError> {
+    ) -> Result<Done, FetchError> {
         if let (Some(expected), Some(hasher)) = (job.sha256, hasher) {
             verify_digest(expected, hasher.finalize().into())?;
         }
         let path = publish(&files.part, &job.path, suggested.as_deref(), self.names)?;
         // A leftover sidecar without its part is harmless: it is never read alone.
         let _ = files.remove_meta();
-        Ok(Saved { bytes, path })
+        Ok(Done::Saved(Saved { bytes, path }))
     }
 
     /// Makes the directory of `path` unless it was the last one made.
@@ -464,18 +704,37 @@ fn worth_sharing(response: &Response<Body>, meta: &Meta, policy: SplitPolicy) ->
             .is_some_and(|length| policy.allows(length))
 }
 
-/// The part can be resumed when it has bytes and its sidecar names this URL
-/// and a validator, and the part is not longer than the file it belongs to.
-fn resume_point(job: &Job, files: &PartFiles) -> Option<ResumePoint> {
-    let offset = files.part_len().filter(|&n| n > 0)?;
-    let meta = files.read_meta().filter(|meta| meta.url == job.url)?;
-    if meta.length.is_some_and(|length| offset > length) {
-        return None;
-    }
-    Some(ResumePoint { offset, meta })
+/// What this job can continue: its part, when the part has bytes and its
+/// sidecar names this URL and a validator (and fits the file), else the file
+/// under its final name (`-c`), else nothing.
+fn resume_point(job: &Job, files: &PartFiles, final_file: Option<FinalFile>) -> Option<Resume> {
+    part_resume(job, files).or(final_file.map(Resume::Final))
 }
 
-fn restart(files: &PartFiles) -> Result<Saved, FetchError> {
+fn part_resume(job: &Job, files: &PartFiles) -> Option<Resume> {
+    let on_disk = files.part_len().filter(|&n| n > 0)?;
+    let meta = files.read_meta().filter(|meta| meta.url == job.url)?;
+    let Some(done) = &meta.done else {
+        if meta.length.is_some_and(|length| on_disk > length) {
+            return None;
+        }
+        return Some(Resume::Append(ResumePoint {
+            offset: on_disk,
+            meta,
+        }));
+    };
+    // A shared part is allocated to the file's length from the start.
+    let length = meta.length.filter(|&length| length == on_disk)?;
+    if done.covers(length) {
+        return Some(Resume::Append(ResumePoint {
+            offset: length,
+            meta,
+        }));
+    }
+    Some(Resume::Fill { meta, length })
+}
+
+fn restart(files: &PartFiles) -> Result<Done, FetchError> {
     files
         .remove()
         .map_err(|e| FetchError::local("remove", &files.part, e))?;

@@ -75,9 +75,27 @@ pub enum End {
         bytes: u64,
         path: PathBuf,
     },
-    /// The file was already there.
+    /// The file was already there (and complete, with `-c`).
     Skipped,
-    Failed(String),
+    Failed(Failure),
+}
+
+/// Why a job did not end ok.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub message: String,
+    pub kind: FailureKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// This job failed; the others go on.
+    Job,
+    /// Ctrl-C stopped it; its part is kept for `-c` if it has one.
+    Interrupted,
+    /// It hit an error every other job would hit too (a full disk): the
+    /// batch stops starting jobs.
+    StopsBatch,
 }
 
 /// A job's end and what it cost.
@@ -113,7 +131,10 @@ impl Outcome {
     }
 
     pub fn failed(message: String) -> Outcome {
-        Outcome::new(End::Failed(message))
+        Outcome::new(End::Failed(Failure {
+            message,
+            kind: FailureKind::Job,
+        }))
     }
 
     pub fn status(&self) -> Status {
@@ -126,7 +147,14 @@ impl Outcome {
 
     pub fn error(&self) -> Option<&str> {
         match &self.end {
-            End::Failed(error) => Some(error),
+            End::Failed(failure) => Some(&failure.message),
+            _ => None,
+        }
+    }
+
+    pub fn failure_kind(&self) -> Option<FailureKind> {
+        match &self.end {
+            End::Failed(failure) => Some(failure.kind),
             _ => None,
         }
     }
@@ -146,6 +174,8 @@ pub struct JobReport {
     pub url: String,
     /// Where the file is (or would have been); none for a bad list line.
     pub path: Option<PathBuf>,
+    /// The checksum the job was given, so a failed one can be listed again with it.
+    pub sha256: Option<[u8; 32]>,
     pub origin: Origin,
     pub outcome: Outcome,
     /// The worker thread that ran it; none for a bad list line.
@@ -161,6 +191,7 @@ impl JobReport {
         JobReport {
             url: job.url,
             path: Some(path),
+            sha256: job.sha256,
             origin: job.origin,
             outcome,
             worker: Some(worker.to_string()),
@@ -172,6 +203,7 @@ impl JobReport {
         JobReport {
             url: error.text.clone(),
             path: None,
+            sha256: None,
             origin: error.origin.clone(),
             outcome: Outcome::failed(error.to_string()),
             worker: None,
@@ -229,6 +261,11 @@ pub enum FetchError {
     Incomplete(String),
     #[error("no free name like {wanted} in {}", dir.display())]
     NoFreeName { wanted: String, dir: PathBuf },
+    /// `-c` found a file under the final name longer than the server's.
+    #[error(
+        "the file on disk has {local} bytes, more than the {remote} the server has; left as it is"
+    )]
+    LongerThanServer { local: u64, remote: u64 },
     #[error("sha256 mismatch: expected {expected}, got {actual}")]
     Checksum { expected: String, actual: String },
     #[error("interrupted")]
@@ -254,9 +291,22 @@ impl FetchError {
             | FetchError::Local { .. }
             | FetchError::Incomplete(_)
             | FetchError::NoFreeName { .. }
+            | FetchError::LongerThanServer { .. }
             | FetchError::Checksum { .. }
             | FetchError::Cancelled => false,
         }
+    }
+
+    /// A local error that every other job would hit too: the disk (or the
+    /// user's quota, or the file size limit) is full. It stops the batch.
+    pub fn stops_batch(&self) -> bool {
+        let FetchError::Local { source, .. } = self else {
+            return false;
+        };
+        matches!(
+            source.raw_os_error(),
+            Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG)
+        )
     }
 
     pub fn local(action: &'static str, path: &Path, source: io::Error) -> FetchError {

@@ -13,5 +13,6 @@ pub mod job;
 pub mod part;
 pub mod pool;
 pub mod publish;
+pub mod ranges;
 pub mod split;
 pub mod transport;

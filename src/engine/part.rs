@@ -11,12 +11,21 @@
 //! last-modified Mon, 01 Jan 2024 00:00:00 GMT
 //! length 1000
 //! name report.pdf
+//! done 0-262144,524288-600000
 //! ```
 //!
 //! It is written before the first byte of the part, and only for a response
 //! with a validator (a strong `ETag` or a `Last-Modified` date): a part
 //! without a sidecar cannot be proven to belong to any version, so it is
 //! never resumed.
+//!
+//! A streamed part holds a prefix of the file: its length says what it has.
+//! A shared part is as long as the file from the start and fills in several
+//! places at once, so its sidecar lists the byte ranges on disk (`done`,
+//! end exclusive). That list is rewritten as ranges grow, always after the
+//! bytes it names were written, and always by an atomic rename, so a crash
+//! or SIGKILL at any moment leaves a sidecar that claims no byte the part
+//! does not hold.
 //!
 //! Neither file is ever opened through a symlink: they are created with
 //! `O_CREAT|O_EXCL`, and if something is already at the path it is removed
@@ -30,6 +39,7 @@ use std::path::{Path, PathBuf};
 use ureq::http::HeaderMap;
 use ureq::http::header::{ETAG, LAST_MODIFIED};
 
+use crate::engine::ranges::Ranges;
 use crate::engine::transport::header_text;
 use crate::naming::{META_SUFFIX, PART_SUFFIX};
 
@@ -84,6 +94,13 @@ impl PartFiles {
         ensure_regular(file)
     }
 
+    /// The existing part, for positioned writes where its ranges are missing
+    /// (not in append mode, which would put every write at the end).
+    pub fn open_for_filling(&self) -> io::Result<File> {
+        let file = no_follow(OpenOptions::new().read(true).write(true)).open(&self.part)?;
+        ensure_regular(file)
+    }
+
     pub fn read_meta(&self) -> Option<Meta> {
         let file = ensure_regular(
             no_follow(OpenOptions::new().read(true))
@@ -99,6 +116,22 @@ impl PartFiles {
     pub fn write_meta(&self, meta: &Meta) -> io::Result<()> {
         let mut file = create_exclusive(&self.meta)?;
         file.write_all(meta.to_text().as_bytes())
+    }
+
+    /// Replaces the sidecar in one step: a new file under a random hidden
+    /// name (which no final name can be: those never start with a dot) is
+    /// renamed over it, so the sidecar on disk is always a whole one.
+    pub fn replace_meta(&self, meta: &Meta) -> io::Result<()> {
+        let dir = match self.meta.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let mut file = tempfile::Builder::new()
+            .prefix(".tget-meta-")
+            .tempfile_in(dir)?;
+        file.write_all(meta.to_text().as_bytes())?;
+        file.persist(&self.meta).map_err(|e| e.error)?;
+        Ok(())
     }
 }
 
@@ -169,6 +202,9 @@ pub struct Meta {
     pub length: Option<u64>,
     /// The server's suggested name (sanitised), for `--content-disposition`.
     pub name: Option<String>,
+    /// For a shared part: the ranges on disk. `None` for a streamed part,
+    /// whose length says what it holds.
+    pub done: Option<Ranges>,
 }
 
 impl Meta {
@@ -180,6 +216,7 @@ impl Meta {
             last_modified: header_text(headers, LAST_MODIFIED.as_str()),
             length,
             name: None,
+            done: None,
         }
     }
 
@@ -209,6 +246,7 @@ impl Meta {
             ("last-modified", self.last_modified.clone()),
             ("length", self.length.map(|n| n.to_string())),
             ("name", self.name.clone()),
+            ("done", self.done.as_ref().map(Ranges::to_string)),
         ];
         for (key, value) in fields {
             // Header values and sanitised names hold no line breaks, but a
@@ -236,10 +274,17 @@ impl Meta {
                 "last-modified" => meta.last_modified = value,
                 "length" => meta.length = Some(value?.parse().ok()?),
                 "name" => meta.name = value,
+                "done" => meta.done = Some(Ranges::parse(&value?)?),
                 _ => return None,
             }
         }
-        (!meta.url.is_empty() && meta.validator().is_some()).then_some(meta)
+        // Ranges only mean something against the whole file's length.
+        let ranges_fit = match (&meta.done, meta.length) {
+            (Some(done), Some(length)) => done.iter().all(|(_, end)| end <= length),
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        (!meta.url.is_empty() && meta.validator().is_some() && ranges_fit).then_some(meta)
     }
 }
 
@@ -270,8 +315,14 @@ mod tests {
             last_modified: Some("Mon, 01 Jan 2024 00:00:00 GMT".into()),
             length: Some(1000),
             name: Some("€ rates.txt".into()),
+            done: None,
         };
         assert_eq!(Meta::parse(&meta.to_text()), Some(meta.clone()));
+        let shared = Meta {
+            done: Ranges::parse("0-100,500-700"),
+            ..meta.clone()
+        };
+        assert_eq!(Meta::parse(&shared.to_text()), Some(shared.clone()));
         let no_validator = Meta {
             etag: None,
             last_modified: None,
@@ -284,6 +335,9 @@ mod tests {
             "tget-part 1\nurl http://h/\netag \"x\"\nlength many\n",
             "tget-part 1\nurl http://h/\netag \"x\"\ncolour red\n",
             "tget-part 1\netag \"x\"\n",
+            "tget-part 1\nurl http://h/\netag \"x\"\ndone 0-10\n",
+            "tget-part 1\nurl http://h/\netag \"x\"\nlength 5\ndone 0-10\n",
+            "tget-part 1\nurl http://h/\netag \"x\"\nlength 50\ndone 10-5\n",
         ] {
             assert_eq!(Meta::parse(text), None, "{text:?}");
         }

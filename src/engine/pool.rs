@@ -24,7 +24,7 @@ use ureq::Agent;
 use crate::config::FetchConfig;
 use crate::engine::activity::{self, Board, Lane};
 use crate::engine::fetch::Fetcher;
-use crate::engine::job::{Job, JobReport, Outcome, Planned, Status};
+use crate::engine::job::{FailureKind, Job, JobReport, Outcome, Planned, Status};
 use crate::engine::split::{Crew, Transfers};
 use crate::engine::transport::{self, Transport};
 use crate::input::InputError;
@@ -161,12 +161,14 @@ impl<'a> Pool<'a> {
 
     /// Runs every planned job and calls `on_report` on this thread for each
     /// result as it arrives. `board` gets every worker's row as it goes.
-    pub fn run(
+    /// What a stop (Ctrl-C, a closed stdout, a full disk) left unstarted
+    /// comes back as `Unstarted`, in list order, for whoever wants to list it.
+    pub fn run<I: Iterator<Item = Planned> + Send>(
         &self,
-        jobs: impl Iterator<Item = Planned> + Send,
+        jobs: I,
         board: &Arc<Board>,
         mut on_report: impl FnMut(JobReport),
-    ) -> PoolRun {
+    ) -> (PoolRun, Unstarted<I>) {
         let started = Instant::now();
         let (job_tx, job_rx) = bounded::<Planned>(QUEUED_JOBS.max(2 * self.threads));
         let (report_tx, report_rx) = unbounded();
@@ -189,14 +191,14 @@ impl<'a> Pool<'a> {
             reports: report_tx,
             stats: stats_tx,
         };
-        thread::scope(|scope| {
+        let left = thread::scope(|scope| {
             let feed = Feed {
                 scope,
                 shared: &shared,
                 outbox,
                 calls,
             };
-            thread::Builder::new()
+            let input = thread::Builder::new()
                 .name("tget-input".into())
                 .spawn_scoped(scope, move || feed.run(jobs, job_tx))
                 .expect("the OS refused to start the input thread");
@@ -205,13 +207,16 @@ impl<'a> Pool<'a> {
                 board.job_finished();
                 on_report(report);
             }
+            input.join().expect("the input thread does not panic")
         });
         let mut workers: Vec<(usize, WorkerStats)> = stats_rx.into_iter().collect();
         workers.sort_by_key(|(index, _)| *index);
-        PoolRun {
+        let run = PoolRun {
             wall: started.elapsed(),
             workers: workers.into_iter().map(|(_, stats)| stats).collect(),
-        }
+        };
+        let queued: Vec<Planned> = shared.jobs.try_iter().collect();
+        (run, Unstarted::new(queued, left))
     }
 }
 
@@ -219,10 +224,12 @@ impl<'scope> Feed<'scope, '_> {
     /// Queues planned lines and starts a worker per job until the pool is
     /// full (a bad line needs only some worker to report it); then starts
     /// the helpers shared downloads ask for until the run ends.
-    fn run(self, jobs: impl Iterator<Item = Planned>, job_tx: Sender<Planned>) {
+    fn run<I: Iterator<Item = Planned>>(self, mut jobs: I, job_tx: Sender<Planned>) -> Left<I> {
         let shared = self.shared;
-        for planned in jobs {
+        let mut held = None;
+        for planned in jobs.by_ref() {
             if shared.pool.cancel.draining() {
+                held = Some(planned);
                 break;
             }
             shared.board.job_queued();
@@ -238,9 +245,10 @@ impl<'scope> Feed<'scope, '_> {
             // while a job is on its way to one of them.
             shared.in_flight.fetch_add(1, Ordering::SeqCst);
             shared.transfers.crew().job_queued();
-            if !self.queue(&job_tx, planned) {
+            if let Err(unsent) = self.queue(&job_tx, planned) {
                 shared.in_flight.fetch_sub(1, Ordering::SeqCst);
                 shared.transfers.crew().job_taken();
+                held = Some(unsent);
                 break;
             }
         }
@@ -248,18 +256,19 @@ impl<'scope> Feed<'scope, '_> {
         shared.settle();
         drop(job_tx);
         self.answer_calls();
+        Left { held, rest: jobs }
     }
 
     /// Waits for room in the queue, starting helpers meanwhile, but not past
     /// a stop: workers that stop taking jobs would otherwise leave the input
     /// thread blocked for good.
-    fn queue(&self, job_tx: &Sender<Planned>, planned: Planned) -> bool {
+    fn queue(&self, job_tx: &Sender<Planned>, planned: Planned) -> Result<(), Planned> {
         loop {
             select! {
-                send(job_tx, planned) -> sent => return sent.is_ok(),
+                send(job_tx, planned) -> sent => return sent.map_err(|unsent| unsent.into_inner()),
                 recv(self.calls) -> helpers => self.start_workers(helpers.unwrap_or(0)),
                 default(QUEUE_POLL) => if self.shared.pool.cancel.draining() {
-                    return false;
+                    return Err(planned);
                 },
             }
         }
@@ -308,6 +317,42 @@ impl<'scope> Feed<'scope, '_> {
             })?;
         shared.alive.fetch_add(1, Ordering::SeqCst);
         Ok(())
+    }
+}
+
+/// What the input thread had not queued when the run stopped.
+struct Left<I> {
+    /// Read from the list, then held back by the stop.
+    held: Option<Planned>,
+    rest: I,
+}
+
+/// The planned lines a stopped run never started, in list order: those left
+/// in the queue, then the rest of the list, read on demand.
+pub struct Unstarted<I> {
+    queued: std::vec::IntoIter<Planned>,
+    held: Option<Planned>,
+    rest: I,
+}
+
+impl<I> Unstarted<I> {
+    fn new(queued: Vec<Planned>, left: Left<I>) -> Unstarted<I> {
+        Unstarted {
+            queued: queued.into_iter(),
+            held: left.held,
+            rest: left.rest,
+        }
+    }
+}
+
+impl<I: Iterator<Item = Planned>> Iterator for Unstarted<I> {
+    type Item = Planned;
+
+    fn next(&mut self) -> Option<Planned> {
+        self.queued
+            .next()
+            .or_else(|| self.held.take())
+            .or_else(|| self.rest.next())
     }
 }
 
@@ -425,6 +470,12 @@ impl<'a> Worker<'a> {
         let _busy = self.shared.transfers.crew().busy();
         let started = Instant::now();
         let outcome = self.fetcher.run(&job);
+        if outcome.failure_kind() == Some(FailureKind::StopsBatch) {
+            self.shared
+                .pool
+                .cancel
+                .halt(outcome.error().unwrap_or_default());
+        }
         self.stats.busy += started.elapsed();
         self.stats.waiting += outcome.waiting;
         self.stats.bytes += outcome.received;

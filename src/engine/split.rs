@@ -13,7 +13,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -24,6 +24,8 @@ use ureq::{Body, ResponseExt};
 
 use crate::config::SplitPolicy;
 use crate::engine::job::FetchError;
+use crate::engine::part::{Meta, PartFiles};
+use crate::engine::ranges::Ranges;
 use crate::engine::transport::{ContentRange, Transport, status_error};
 use crate::naming::PART_SUFFIX;
 
@@ -33,6 +35,9 @@ use crate::naming::PART_SUFFIX;
 const MIN_TAIL: Duration = Duration::from_millis(200);
 /// How long a range must have run before its pace is trusted.
 const PACE_WINDOW: Duration = Duration::from_millis(100);
+/// How often a shared part's sidecar is brought up to date while ranges are
+/// written: what a SIGKILL can cost a later `-c`.
+const SAVE_EVERY: Duration = Duration::from_millis(500);
 
 /// How many workers are free to help with a shared file, and the line on
 /// which to ask the pool for more. The pool keeps the counts; a shared
@@ -106,7 +111,11 @@ pub struct Opening {
     pub validator: String,
     pub length: u64,
     pub file: File,
-    pub part: PathBuf,
+    pub files: PartFiles,
+    /// The sidecar to keep up to date as ranges are written.
+    pub meta: Meta,
+    /// Ranges already on disk (from an earlier run).
+    pub done: Ranges,
 }
 
 /// The `.part` file several workers write into.
@@ -116,8 +125,11 @@ pub struct SharedFile {
     validator: String,
     length: u64,
     file: File,
-    part: PathBuf,
+    files: PartFiles,
+    /// Bytes on disk, this run's and an earlier run's.
     written: AtomicU64,
+    /// Which ranges those are, and the sidecar that tells a later run.
+    record: Mutex<Record>,
     failed: AtomicBool,
     failure: Mutex<Option<FetchError>>,
     /// Pieces not yet finished; the owner waits for zero.
@@ -127,9 +139,41 @@ pub struct SharedFile {
     all_done: Condvar,
 }
 
+/// The ranges of a shared part that are on disk, and when the sidecar last
+/// said so.
+struct Record {
+    done: Ranges,
+    meta: Meta,
+    saved: Instant,
+}
+
 impl SharedFile {
     fn written(&self) -> u64 {
         self.written.load(Ordering::SeqCst)
+    }
+
+    /// Counts `offset..offset + length` as on disk: called only after the
+    /// write returned, so the sidecar never claims a byte the part lacks.
+    fn wrote(&self, offset: u64, length: u64) {
+        self.written.fetch_add(length, Ordering::SeqCst);
+        let mut record = self.record.lock().expect("poisoned");
+        record.done.add(offset, offset + length);
+        if record.saved.elapsed() >= SAVE_EVERY {
+            self.save(&mut record);
+        }
+    }
+
+    /// Writes the sidecar with the ranges on disk now. A sidecar that cannot
+    /// be written only claims less than the part holds: never more.
+    fn save(&self, record: &mut Record) {
+        record.meta.done = Some(record.done.clone());
+        let _ = self.files.replace_meta(&record.meta);
+        record.saved = Instant::now();
+    }
+
+    fn save_now(&self) {
+        let mut record = self.record.lock().expect("poisoned");
+        self.save(&mut record);
     }
 
     /// Counts the calling thread among the file's workers.
@@ -266,43 +310,51 @@ impl Transfers {
         &self.offer_rx
     }
 
-    /// Opens a file for sharing, cut into equal ranges for `workers`: the
-    /// caller streams the first, the others wait for idle workers.
-    pub fn share(&self, opening: Opening, workers: usize) -> Arc<Piece> {
-        let length = opening.length;
-        let ways = self.policy.ways(length, workers) as u64;
+    /// Opens a file for sharing as the ranges `bounds`: the caller streams
+    /// the first, the others wait for idle workers unless `offer` is false,
+    /// when the caller takes them all in turn.
+    fn share(&self, opening: Opening, bounds: &[(u64, u64)], offer: bool) -> Vec<Arc<Piece>> {
         let file = Arc::new(SharedFile {
             url: opening.url,
             validator: opening.validator,
-            length,
+            length: opening.length,
             file: opening.file,
-            part: opening.part,
-            written: AtomicU64::new(0),
+            files: opening.files,
+            written: AtomicU64::new(opening.done.total()),
+            record: Mutex::new(Record {
+                done: opening.done,
+                meta: opening.meta,
+                saved: Instant::now(),
+            }),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
-            active: Mutex::new(ways as usize),
+            active: Mutex::new(bounds.len()),
             workers: Mutex::new(Vec::new()),
             all_done: Condvar::new(),
         });
-        // u128: a length near u64::MAX from a hostile server must not overflow.
-        let bounds = |i: u64| (u128::from(i) * u128::from(length) / u128::from(ways)) as u64;
-        let pieces: Vec<Arc<Piece>> = (0..ways)
-            .map(|i| {
+        // Before any byte: a part that is resumable from the start.
+        file.save_now();
+        let pieces: Vec<Arc<Piece>> = bounds
+            .iter()
+            .enumerate()
+            .map(|(i, &(start, end))| {
                 Arc::new(Piece {
                     file: file.clone(),
-                    span: Mutex::new(Span::new(bounds(i), bounds(i + 1))),
-                    taken: AtomicBool::new(i == 0),
+                    span: Mutex::new(Span::new(start, end)),
+                    taken: AtomicBool::new(i == 0 || !offer),
                 })
             })
             .collect();
-        self.open
-            .lock()
-            .expect("poisoned")
-            .extend(pieces.iter().cloned());
-        for _ in 0..self.policy.max_pieces {
-            let _ = self.offer_tx.try_send(());
+        if offer {
+            self.open
+                .lock()
+                .expect("poisoned")
+                .extend(pieces.iter().cloned());
+            for _ in 0..self.policy.max_pieces {
+                let _ = self.offer_tx.try_send(());
+            }
         }
-        pieces[0].clone()
+        pieces
     }
 
     fn can_split(&self, piece: &Piece) -> bool {
@@ -396,25 +448,52 @@ impl Sharer<'_, '_> {
     pub fn download(
         &mut self,
         response: Response<Body>,
-        validator: String,
-        file: File,
-        part: &Path,
+        part: PartOnDisk,
     ) -> Result<(u64, usize), FetchError> {
         let length = response.body().content_length().unwrap_or_default();
-        file.set_len(length)
-            .map_err(|e| FetchError::local("allocate", part, e))?;
-        let crew = self.transfers.crew();
-        let ways = self.transfers.policy.ways(length, crew.spare() + 1);
-        let opening = Opening {
-            // Ranges go where the redirects led, so they are not redirected anew.
-            url: response.get_uri().to_string(),
-            validator,
-            length,
-            file,
-            part: part.to_path_buf(),
-        };
-        let first = self.transfers.share(opening, ways);
-        crew.call(ways - 1);
+        part.file
+            .set_len(length)
+            .map_err(|e| FetchError::local("allocate", &part.files.part, e))?;
+        let ways = self
+            .transfers
+            .policy
+            .ways(length, self.transfers.crew.spare() + 1);
+        let bounds = equal_cuts(length, ways);
+        let opening = part.opening(&response, length, Ranges::new());
+        self.share(response, opening, &bounds, true)
+    }
+
+    /// Continues a shared part left by an earlier run: `done` is on disk, and
+    /// `response` is the 206 for the first range missing. The missing ranges
+    /// are shared as a fresh download's are (unless `--split 1`).
+    pub fn fill(
+        &mut self,
+        response: Response<Body>,
+        part: PartOnDisk,
+        length: u64,
+        done: Ranges,
+    ) -> Result<(u64, usize), FetchError> {
+        let gaps = done.missing(length);
+        let offer = self.transfers.policy.max_pieces > 1;
+        let opening = part.opening(&response, length, done);
+        self.share(response, opening, &gaps, offer)
+    }
+
+    /// Streams the first range from `response`, has the rest taken by idle
+    /// workers (or takes them itself), and waits for the last.
+    fn share(
+        &mut self,
+        response: Response<Body>,
+        opening: Opening,
+        bounds: &[(u64, u64)],
+        offer: bool,
+    ) -> Result<(u64, usize), FetchError> {
+        let length = opening.length;
+        let mut pieces = self.transfers.share(opening, bounds, offer).into_iter();
+        let first = pieces.next().expect("a shared file has a range");
+        if offer {
+            self.transfers.crew.call(bounds.len() - 1);
+        }
         let shared = first.file.clone();
         self.show(&first);
         {
@@ -427,14 +506,22 @@ impl Sharer<'_, '_> {
             }
             closing.result = Some(result);
         }
-        while let Some(piece) = self.transfers.take_offer_from(&shared) {
+        loop {
+            let piece = match offer {
+                true => self.transfers.take_offer_from(&shared),
+                false => pieces.next(),
+            };
+            let Some(piece) = piece else { break };
             self.run_piece(piece);
         }
         shared.wait_for_pieces();
         if let Some(error) = shared.take_failure() {
+            // What is on disk stays claimed, for a retry or a later `-c`.
+            shared.save_now();
             return Err(error);
         }
         if shared.written() != length {
+            shared.save_now();
             return Err(FetchError::Incomplete(format!(
                 "{} of {length} bytes were written",
                 shared.written()
@@ -453,7 +540,7 @@ impl Sharer<'_, '_> {
 
     fn show(&self, piece: &Piece) {
         piece.file.joined_by_this_thread();
-        let part = &piece.file.part;
+        let part = &piece.file.files.part;
         self.transport
             .lane()
             .start_range(|| file_name(part), piece.bounds());
@@ -538,8 +625,8 @@ impl Sharer<'_, '_> {
             if allowed > 0 {
                 file.file
                     .write_all_at(&self.buffer[..allowed as usize], offset)
-                    .map_err(|e| FetchError::local("write", &file.part, e))?;
-                file.written.fetch_add(allowed, Ordering::SeqCst);
+                    .map_err(|e| FetchError::local("write", &file.files.part, e))?;
+                file.wrote(offset, allowed);
             }
             if allowed < got as u64 {
                 return Ok(());
@@ -553,6 +640,36 @@ impl Sharer<'_, '_> {
             }
         }
     }
+}
+
+/// A part opened by the fetch, with the sidecar it is to keep, before it is shared.
+pub struct PartOnDisk {
+    pub file: File,
+    pub files: PartFiles,
+    pub meta: Meta,
+}
+
+impl PartOnDisk {
+    fn opening(self, response: &Response<Body>, length: u64, done: Ranges) -> Opening {
+        Opening {
+            // Ranges go where the redirects led, so they are not redirected anew.
+            url: response.get_uri().to_string(),
+            validator: self.meta.validator().unwrap_or_default().to_string(),
+            length,
+            file: self.file,
+            files: self.files,
+            meta: self.meta,
+            done,
+        }
+    }
+}
+
+/// `0..length` cut into `ways` ranges of equal size.
+fn equal_cuts(length: u64, ways: usize) -> Vec<(u64, u64)> {
+    let ways = ways.max(1) as u64;
+    // u128: a length near u64::MAX from a hostile server must not overflow.
+    let bound = |i: u64| (u128::from(i) * u128::from(length) / u128::from(ways)) as u64;
+    (0..ways).map(|i| (bound(i), bound(i + 1))).collect()
 }
 
 /// The final name of a part, for the display.
@@ -598,13 +715,20 @@ mod tests {
     use super::*;
 
     fn opening(dir: &tempfile::TempDir, length: u64) -> Opening {
-        let part = dir.path().join("x.part");
+        let files = PartFiles::of(&dir.path().join("x"));
         Opening {
             url: "http://h/x".into(),
             validator: "\"v1\"".into(),
             length,
-            file: File::create(&part).unwrap(),
-            part,
+            file: File::create(&files.part).unwrap(),
+            meta: Meta {
+                url: "http://h/x".into(),
+                etag: Some("\"v1\"".into()),
+                length: Some(length),
+                ..Meta::default()
+            },
+            files,
+            done: Ranges::new(),
         }
     }
 
@@ -622,8 +746,8 @@ mod tests {
     fn transfers(min_piece: u64, max_pieces: usize) -> (Transfers, Arc<Piece>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let transfers = policy(min_piece, max_pieces);
-        let first = transfers.share(opening(&dir, 1000), 1);
-        (transfers, first, dir)
+        let first = transfers.share(opening(&dir, 1000), &[(0, 1000)], true);
+        (transfers, first[0].clone(), dir)
     }
 
     #[test]
@@ -715,7 +839,9 @@ mod tests {
     fn spare_workers_get_equal_ranges_up_front() {
         let dir = tempfile::tempdir().unwrap();
         let transfers = policy(100, 4);
-        let first = transfers.share(opening(&dir, 1000), 9);
+        let ways = transfers.policy.ways(1000, 9);
+        let pieces = transfers.share(opening(&dir, 1000), &equal_cuts(1000, ways), true);
+        let first = &pieces[0];
         assert_eq!(first.bounds(), (0, 250), "at most max_pieces ways");
         assert!(transfers.has_offer(), "ranges nobody started are on offer");
         let rest: Vec<(u64, u64)> = (0..3)
@@ -725,5 +851,39 @@ mod tests {
         // Now every range is under way; the next offer cuts the largest one.
         assert!(transfers.take_offer().is_none(), "four pieces at most");
         assert_eq!(*first.file.active.lock().unwrap(), 4);
+    }
+
+    #[test]
+    fn a_shared_part_records_only_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let transfers = policy(100, 4);
+        let pieces = transfers.share(opening(&dir, 1000), &equal_cuts(1000, 2), true);
+        let file = &pieces[0].file;
+        let sidecar = || file.files.read_meta().unwrap().done.unwrap();
+        assert_eq!(
+            sidecar(),
+            Ranges::new(),
+            "a sidecar from the start, claiming nothing"
+        );
+        // A range claimed but not yet written is not on record.
+        let (offset, length) = pieces[1].claim(300);
+        assert_eq!(sidecar(), Ranges::new());
+        file.wrote(offset, length);
+        file.save_now();
+        assert_eq!(sidecar().to_string(), "500-800");
+        assert_eq!(file.written(), 300);
+    }
+
+    #[test]
+    fn a_resumed_part_is_shared_as_its_gaps_and_counts_what_it_had() {
+        let dir = tempfile::tempdir().unwrap();
+        let transfers = policy(100, 4);
+        let mut opening = opening(&dir, 1000);
+        opening.done = Ranges::parse("0-400,600-700").unwrap();
+        let gaps = opening.done.missing(1000);
+        let pieces = transfers.share(opening, &gaps, true);
+        let bounds: Vec<(u64, u64)> = pieces.iter().map(|p| p.bounds()).collect();
+        assert_eq!(bounds, [(400, 600), (700, 1000)]);
+        assert_eq!(pieces[0].file.written(), 500);
     }
 }

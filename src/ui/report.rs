@@ -29,6 +29,8 @@ pub struct Summary<'a> {
     pub threads: usize,
     /// Measured with `--compare`: rows for 1 thread and for `threads`.
     pub comparison: Option<Vec<Row>>,
+    /// Why the batch stopped starting jobs early (a full disk), if it did.
+    pub halted: Option<String>,
 }
 
 impl<W: Write> Reporter<W> {
@@ -158,6 +160,7 @@ fn summary_json(summary: &Summary) -> serde_json::Value {
         .collect();
     json!({
         "type": "summary",
+        "halted": summary.halted,
         "ok": totals.ok,
         "skipped": totals.skipped,
         "failed": totals.failed,
@@ -181,7 +184,14 @@ pub fn human_summary(summary: &Summary) -> String {
     let totals = &summary.totals;
     let wall = summary.pool.wall;
     let rate = totals.bytes as f64 / wall.as_secs_f64().max(1e-9);
-    let mut text = format!(
+    let mut text = match &summary.halted {
+        Some(reason) => format!(
+            "\ntget: stopped starting jobs: {}\n",
+            naming::escape_for_terminal(reason)
+        ),
+        None => String::new(),
+    };
+    text += &format!(
         "\n{} ok, {} skipped, {} failed; {} in {} ({}/s) with {} threads ({} started)\n",
         totals.ok,
         totals.skipped,

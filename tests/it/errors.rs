@@ -136,18 +136,25 @@ fn a_server_that_never_answers_is_cut_off_by_the_timeout() {
 }
 
 #[test]
-fn an_unwritable_output_directory_fails_the_jobs_clearly() {
+fn an_output_directory_that_cannot_be_made_is_an_input_error_before_any_request() {
     let server = Server::start().unwrap();
     let dir = tempdir();
-    fs::write(dir.path().join("occupied"), "a file, not a directory").unwrap();
-    tget(dir.path())
-        .args(["-d", "occupied/sub", &server.url("/u/a.bin")])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(
-            "cannot create directory occupied/sub",
-        ))
-        .stderr(predicate::str::contains("panicked").not());
+    fs::write(dir.path().join("list.txt"), "a file, not a directory").unwrap();
+    let urls: Vec<String> = (0..100)
+        .map(|i| server.url(&format!("/u/{i}.bin")))
+        .collect();
+    let output = tget(dir.path())
+        .args(["-d", "list.txt/sub"])
+        .args(&urls)
+        .output();
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert_eq!(
+        text.trim_end(),
+        "tget: error: cannot create the output directory list.txt/sub: Not a directory (os error 20)",
+        "one line naming the directory and the reason"
+    );
+    assert_eq!(server.requests(), 0, "not one request");
 }
 
 #[test]

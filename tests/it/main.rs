@@ -7,7 +7,9 @@ mod support; // the one way to run tget, the server, shared checks
 mod bench; // `tget bench`: tables, exports, plot, scratch files
 mod cli; // help, exit codes, usage errors
 mod compare; // `--compare`
+mod continue_shared; // a shared file survives Ctrl-C and SIGKILL; -c fetches only the rest
 mod cut_bodies; // bodies that end early: cut, reset, unterminated
+mod disk_full; // a full disk stops the batch, keeps the part, says why
 mod download; // batches arrive byte-exact; inputs; skip and overwrite; request headers
 mod errors; // failures are reported and never stop the others; timeouts
 mod layout; // the module map: no import circles, docs/design.md matches src/
@@ -16,6 +18,7 @@ mod output; // stdout, --json, the summary, -q, progress, a closed stdout
 mod redirects; // following, limits, schemes, credentials
 mod resume; // validators, If-Range, -c and sidecars
 mod retries; // what is retried and what is not
+mod save_failed; // --save-failed: what did not end ok, as a list to retry
 mod scale; // threads beat one, connection reuse, shards
 mod signals; // Ctrl-C, SIGTERM, a second Ctrl-C
 mod split; // one big file shared by idle workers through ranges

@@ -211,3 +211,131 @@ fn continue_on_a_part_longer_than_the_file_starts_again() {
     assert_eq!(attempts(json_job(&lines, "x.bin")), 2);
     assert_served(&dir.path().join("x.bin"), "/long/x.bin", 6000);
 }
+
+// ---- -c on a file already under its final name (left by another tool) ----
+
+/// The server's Last-Modified for `url` (served with `validator=date`).
+fn last_modified(server: &Server, url: &str) -> std::time::SystemTime {
+    let date = {
+        let response = ureq::get(url).call().unwrap();
+        response.headers()["last-modified"]
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    // The body this asked for is not counted against the run under test.
+    settle(server);
+    httpdate::parse_http_date(&date).unwrap()
+}
+
+/// Writes `bytes` under `path` with the modification time `modified`, as
+/// `wget` leaves a download it was cut short in (it sets the server's date).
+fn plant_final(path: &std::path::Path, bytes: &[u8], modified: std::time::SystemTime) {
+    fs::write(path, bytes).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+}
+
+#[test]
+fn continue_finishes_a_short_final_file_of_the_same_version() {
+    let server = Server::recording().unwrap();
+    let dir = tempdir();
+    let size = 1_000_000;
+    let url = server.url(&format!("/short/a.bin?size={size}&validator=date"));
+    let date = last_modified(&server, &url);
+    let file = dir.path().join("a.bin");
+    plant_final(&file, &body("/short/a.bin", size)[..300_000], date);
+    let before = server.body_bytes();
+    let (code, lines, text) = run_json(dir.path(), &["-c", &url]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(json_job(&lines, "a.bin")["status"], "ok");
+    assert_served(&file, "/short/a.bin", size);
+    assert_eq!(
+        server.body_bytes() - before,
+        size - 300_000,
+        "only the rest"
+    );
+    let seen = server.headers_for("/short/a.bin");
+    let last = seen.last().unwrap();
+    assert_eq!(header(last, "Range"), Some("bytes=300000-"));
+    assert_eq!(
+        header(last, "If-Range"),
+        Some(httpdate::fmt_http_date(date).as_str())
+    );
+    assert_eq!(listing(dir.path()), ["a.bin"]);
+}
+
+#[test]
+fn continue_skips_a_final_file_that_is_already_whole() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let url = server.url("/whole/a.bin?size=5000&validator=date");
+    plant_final(
+        &dir.path().join("a.bin"),
+        &body("/whole/a.bin", 5000),
+        last_modified(&server, &url),
+    );
+    let before = server.body_bytes();
+    let (code, lines, _) = run_json(dir.path(), &["-c", &url]);
+    assert_eq!(code, Some(0));
+    assert_eq!(json_job(&lines, "a.bin")["status"], "skipped");
+    assert_eq!(server.body_bytes(), before, "a 416, no body");
+    assert_served(&dir.path().join("a.bin"), "/whole/a.bin", 5000);
+}
+
+#[test]
+fn continue_reports_a_final_file_longer_than_the_servers_and_leaves_it() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let url = server.url("/longer/a.bin?size=5000&validator=date");
+    let mut bytes = body("/longer/a.bin", 5000);
+    bytes.extend_from_slice(b"trailing bytes another tool added");
+    plant_final(
+        &dir.path().join("a.bin"),
+        &bytes,
+        last_modified(&server, &url),
+    );
+    let (code, lines, text) = run_json(dir.path(), &["-c", &url]);
+    assert_eq!(code, Some(1), "{text}");
+    let error = json_job(&lines, "a.bin")["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("more than the 5000 the server has"),
+        "{error}"
+    );
+    assert_eq!(
+        fs::read(dir.path().join("a.bin")).unwrap(),
+        bytes,
+        "not truncated"
+    );
+    assert_eq!(listing(dir.path()), ["a.bin"]);
+}
+
+#[test]
+fn continue_replaces_a_short_final_file_of_another_version_whole() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let url = server.url("/other/a.bin?size=600000&validator=date");
+    // Another version's prefix, dated now: the server's If-Range check fails.
+    plant_final(
+        &dir.path().join("a.bin"),
+        &vec![b'x'; 200_000],
+        std::time::SystemTime::now(),
+    );
+    let before = server.body_bytes();
+    let (code, _, text) = run_json(dir.path(), &["-c", &url]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_served(&dir.path().join("a.bin"), "/other/a.bin", 600_000);
+    assert_eq!(
+        server.body_bytes() - before,
+        600_000,
+        "the whole file, never a tail"
+    );
+    assert_eq!(listing(dir.path()), ["a.bin"]);
+}

@@ -182,29 +182,22 @@ fn an_invalid_url_is_never_requested() {
 fn local_file_errors_are_not_retried() {
     let server = Server::start().unwrap();
     let dir = tempdir();
-    fs::write(dir.path().join("occupied"), "a file").unwrap();
-    let (code, lines, text) = run_json(
-        dir.path(),
-        &[
-            "--retries",
-            "3",
-            "-d",
-            "occupied/sub",
-            &server.url("/l/a.bin"),
-        ],
-    );
+    // A directory where the part would go: no retry will make it a file.
+    fs::create_dir(dir.path().join("a.bin.part")).unwrap();
+    let (code, lines, text) = run_json(dir.path(), &["--retries", "3", &server.url("/l/a.bin")]);
     assert_eq!(code, Some(1));
     let job = json_job(&lines, "a.bin");
     assert_eq!(attempts(job), 1);
     assert!(
-        text.contains("cannot create directory occupied/sub: Not a directory"),
+        text.contains("cannot create a.bin.part: Is a directory"),
         "{text}"
     );
+    assert_eq!(server.requests(), 1);
 }
 
 #[cfg(unix)]
 #[test]
-fn a_read_only_directory_fails_the_jobs_clearly() {
+fn a_read_only_output_directory_is_an_input_error() {
     use std::os::unix::fs::PermissionsExt;
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
@@ -218,7 +211,12 @@ fn a_read_only_directory_fails_the_jobs_clearly() {
     fs::set_permissions(&locked, fs::Permissions::from_mode(0o555)).unwrap();
     let (code, lines, text) = run_json(dir.path(), &["-d", "locked", &server.url("/ro/a.bin")]);
     fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).unwrap();
-    assert_eq!(code, Some(1));
-    assert_eq!(attempts(json_job(&lines, "a.bin")), 1);
-    assert!(text.contains("cannot create locked/a.bin.part"), "{text}");
+    // Found before the first request: every job would have failed the same way.
+    assert_eq!(code, Some(2));
+    assert!(lines.is_empty());
+    assert!(
+        text.contains("cannot write in the output directory locked"),
+        "{text}"
+    );
+    assert_eq!(server.requests(), 0);
 }

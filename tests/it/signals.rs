@@ -1,5 +1,5 @@
 //! Ctrl-C and SIGTERM: the first stops the run cleanly (parts kept for `-c`,
-//! a partial summary, a shared file's part removed, a bench's table so far);
+//! shared ones too, a partial summary, a bench's table so far);
 //! a second exits at once. Every run ends by the signal it got, which
 //! `assert_killed_by` checks.
 
@@ -125,7 +125,7 @@ fn a_second_interrupt_exits_at_once() {
 }
 
 #[test]
-fn an_interrupted_shared_file_stops_at_once_and_leaves_nothing() {
+fn an_interrupted_shared_file_stops_at_once_and_keeps_its_part() {
     let server = Server::start().unwrap();
     let dir = tempdir();
     // Four ranges of 2 MiB at 1 MiB/s each: two seconds of work if nothing stops it.
@@ -141,7 +141,15 @@ fn an_interrupted_shared_file_stops_at_once_and_leaves_nothing() {
     child.signal(libc::SIGINT);
     let output = child.wait_within(std::time::Duration::from_secs(5));
     assert_interrupted(&output);
-    assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
+    // Kept for -c, with a sidecar saying which ranges are on disk.
+    assert_eq!(listing(dir.path()), ["big.bin.part", "big.bin.part.meta"]);
+    let meta = std::fs::read_to_string(dir.path().join("big.bin.part.meta")).unwrap();
+    assert!(meta.lines().any(|l| l.starts_with("done ")), "{meta}");
+    assert!(
+        stderr(&output).contains("interrupted; big.bin.part kept for -c"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]

@@ -1,0 +1,120 @@
+//! `--save-failed FILE`: every job that did not end ok, as list lines in
+//! tget's own format, so `tget -i FILE` tries exactly those again.
+//!
+//! Each entry is a comment saying why, then the line: the URL, `out=` with
+//! the name the job was given (so a retry saves under the same name, even
+//! where a collision had numbered it), and `sha256=` if it had one. Entries
+//! are written as jobs end, each in one write, so the file is whole after a
+//! Ctrl-C; nothing is held in memory.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::engine::fetch::hex;
+use crate::engine::job::{JobReport, Planned, Status};
+use crate::input;
+use crate::naming;
+
+pub struct FailedList {
+    out: BufWriter<File>,
+    path: PathBuf,
+    /// The first write error, after which nothing more is tried.
+    broken: Option<io::Error>,
+}
+
+impl FailedList {
+    /// Creates (or empties) `path` before the run starts, so a path that
+    /// cannot be written is an input error, not a surprise at the end.
+    pub fn create(path: &Path) -> anyhow::Result<FailedList> {
+        let file = File::create(path)
+            .with_context(|| format!("cannot write the --save-failed file {}", path.display()))?;
+        Ok(FailedList {
+            out: BufWriter::new(file),
+            path: path.to_path_buf(),
+            broken: None,
+        })
+    }
+
+    /// Lists a job that ended neither ok nor skipped.
+    pub fn record(&mut self, report: &JobReport) {
+        if report.outcome.status() != Status::Failed {
+            return;
+        }
+        let why = report.outcome.error().unwrap_or("failed");
+        match &report.path {
+            Some(path) => {
+                let line = job_line(&report.url, path, report.sha256);
+                self.write(&format!("# {why} ({})", report.origin), &line);
+            }
+            // A list line that never became a job goes back as it was; its
+            // error already says where it was.
+            None => self.write(&format!("# {why}"), &report.url),
+        }
+    }
+
+    /// Lists a job the run never started, because it stopped for `why`.
+    pub fn unstarted(&mut self, planned: &Planned, why: &str) {
+        match planned {
+            Ok(job) => {
+                let line = job_line(&job.url, &job.path, job.sha256);
+                self.write(&format!("# not started: {why} ({})", job.origin), &line);
+            }
+            Err(bad_line) => self.write(&format!("# {bad_line}"), &bad_line.text),
+        }
+    }
+
+    /// The write error that stopped the list, if one did.
+    pub fn problem(&self) -> Option<String> {
+        let error = self.broken.as_ref()?;
+        Some(format!(
+            "cannot write the --save-failed file {}: {error}",
+            self.path.display()
+        ))
+    }
+
+    fn write(&mut self, comment: &str, line: &str) {
+        if self.broken.is_some() {
+            return;
+        }
+        // One comment line, one list line: neither may break into more.
+        let comment = naming::escape_for_terminal(comment);
+        let entry = format!("{comment}\n{line}\n");
+        let written = self
+            .out
+            .write_all(entry.as_bytes())
+            .and_then(|()| self.out.flush());
+        if let Err(error) = written {
+            self.broken = Some(error);
+        }
+    }
+}
+
+/// `URL out=NAME [sha256=HEX]` for a job saved (or to be saved) at `path`.
+fn job_line(url: &str, path: &Path, sha256: Option<[u8; 32]>) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut line = format!("{url} out={}", input::encode_value(&name));
+    if let Some(digest) = sha256 {
+        line.push_str(&format!(" sha256={}", hex(&digest)));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listed_job_reads_back_as_the_same_job() {
+        let line = job_line("http://h/a?x=1", Path::new("out/a b-1.txt"), Some([7; 32]));
+        let entry = input::parse_line(&line).unwrap().unwrap();
+        assert_eq!(entry.url, "http://h/a?x=1");
+        assert_eq!(entry.out.as_deref(), Some("a b-1.txt"));
+        assert_eq!(entry.sha256, Some([7; 32]));
+    }
+}
