@@ -363,6 +363,34 @@ mod tests {
         assert!(!meta.agrees_with(&headers(&[("etag", "\"v2\"")])));
     }
 
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn a_shared_sidecar_reads_back_with_exactly_its_ranges(
+                length in 1u64..1 << 40,
+                cuts in prop::collection::vec((0u64..1 << 40, 0u64..1 << 40), 0..16),
+            ) {
+                let mut done = Ranges::new();
+                for (a, b) in cuts {
+                    let (start, end) = (a.min(b) % length, a.max(b) % length);
+                    done.add(start, end);
+                }
+                let meta = Meta {
+                    url: "http://h/big.iso".into(),
+                    etag: Some("\"v\"".into()),
+                    length: Some(length),
+                    done: Some(done),
+                    ..Meta::default()
+                };
+                prop_assert_eq!(Meta::parse(&meta.to_text()), Some(meta));
+            }
+        }
+    }
+
     #[cfg(unix)]
     #[test]
     fn parts_never_follow_symlinks() {

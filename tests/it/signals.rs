@@ -212,3 +212,29 @@ fn a_shell_loop_around_tget_stops_at_the_first_ctrl_c() {
     );
     assert!(part.exists(), "the part is kept for -c");
 }
+
+#[test]
+fn a_run_with_failures_and_a_ctrl_c_ends_as_interrupted() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let child = tget(dir.path())
+        .args([
+            "-t",
+            "2",
+            &server.url("/mixed/gone.bin?status=404"),
+            &server.url("/mixed/ok.bin?size=10"),
+            &server.url("/mixed/big.bin?size=500000&stall_after=300000"),
+        ])
+        .spawn();
+    let part = dir.path().join("big.bin.part");
+    wait_until(
+        Duration::from_secs(10),
+        "the 404, the ok file and the stall",
+        || dir.path().join("ok.bin").exists() && fs::metadata(&part).is_ok_and(|m| m.len() > 0),
+    );
+    child.signal(libc::SIGINT);
+    let output = child.wait_within(Duration::from_secs(10));
+    // Interrupted beats failed, which beats ok.
+    assert_interrupted(&output);
+    assert!(stderr(&output).contains("HTTP 404"), "{}", stderr(&output));
+}
