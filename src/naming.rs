@@ -133,22 +133,63 @@ fn split_extension(name: &str) -> (&str, &str) {
 /// so the same list always gives the same names: the first job keeps
 /// `a.txt`, the next ones that want it get `a-1.txt`, `a-2.txt`, ...
 ///
-/// Only 64-bit hashes are kept, so a million-line list stays small in memory.
+/// Only 64-bit hashes are kept, 8 bytes a name: most in one sorted vector
+/// (no hash table's spare buckets), the latest few in a small set merged into
+/// it now and then. A million-line list costs 8 MB here, and nothing else
+/// grows with the list.
 #[derive(Debug, Default)]
 pub struct Claims {
-    taken: HashSet<u64>,
+    sorted: Vec<u64>,
+    recent: HashSet<u64>,
 }
+
+/// Names kept in the small set, at least, before it is merged into the sorted vector.
+const RECENT_CLAIMS: usize = 4096;
 
 impl Claims {
     pub fn claim(&mut self, wanted: &str) -> String {
-        if self.taken.insert(hash(wanted)) {
+        if self.insert(hash(wanted)) {
             return wanted.to_string();
         }
         let (stem, ext) = split_extension(wanted);
         (1..)
             .map(|n| format!("{stem}-{n}{ext}"))
-            .find(|candidate| self.taken.insert(hash(candidate)))
+            .find(|candidate| self.insert(hash(candidate)))
             .expect("an unbounded range always yields a free name")
+    }
+
+    /// Adds `name`; false if it was taken already.
+    fn insert(&mut self, name: u64) -> bool {
+        if self.sorted.binary_search(&name).is_ok() || !self.recent.insert(name) {
+            return false;
+        }
+        // Merged when it holds an eighth of the rest: each name is moved a
+        // few times in all, however long the list, and the set stays small.
+        if self.recent.len() >= RECENT_CLAIMS.max(self.sorted.len() / 8) {
+            self.merge_recent();
+        }
+        true
+    }
+
+    fn merge_recent(&mut self) {
+        let mut recent: Vec<u64> = self.recent.drain().collect();
+        recent.sort_unstable();
+        // Grown by what is added only: a doubling would hold twice the names' room.
+        self.sorted.reserve_exact(recent.len());
+        let old = self.sorted.len();
+        self.sorted.extend_from_slice(&recent);
+        // Both halves are sorted and disjoint: merge them in place, from the back.
+        let (mut i, mut j, mut at) = (old, recent.len(), self.sorted.len());
+        while j > 0 {
+            at -= 1;
+            if i > 0 && self.sorted[i - 1] > recent[j - 1] {
+                self.sorted[at] = self.sorted[i - 1];
+                i -= 1;
+            } else {
+                self.sorted[at] = recent[j - 1];
+                j -= 1;
+            }
+        }
     }
 }
 
@@ -202,6 +243,22 @@ mod tests {
         let name = sanitize(&format!("{}.iso", "é".repeat(300)));
         assert!(name.len() <= MAX_NAME_BYTES, "{}", name.len());
         assert!(name.ends_with(".iso"));
+    }
+
+    #[test]
+    fn names_stay_claimed_across_merges_of_the_recent_set() {
+        let mut claims = Claims::default();
+        let names: Vec<String> = (0..3 * RECENT_CLAIMS)
+            .map(|i| format!("f{i}.bin"))
+            .collect();
+        for name in &names {
+            assert_eq!(&claims.claim(name), name);
+        }
+        assert!(claims.recent.len() < RECENT_CLAIMS && claims.sorted.len() >= 2 * RECENT_CLAIMS);
+        assert!(claims.sorted.is_sorted());
+        for name in names.iter().step_by(97) {
+            assert_ne!(&claims.claim(name), name, "{name} was given out twice");
+        }
     }
 
     #[test]
