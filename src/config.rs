@@ -50,6 +50,28 @@ fn stable_hash(bytes: &[u8]) -> u64 {
     })
 }
 
+/// Which directories below `-d` a file goes in (`-x`, `--no-host-directories`,
+/// `--cut-dirs`; a list's `dir=` comes on top).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// `-x`: the URL's host and path directories.
+    pub force_directories: bool,
+    /// With `-x`, the host as the first directory (off with `--no-host-directories`).
+    pub host_directories: bool,
+    /// With `-x`, path directories left out from the start.
+    pub cut_dirs: usize,
+}
+
+impl Default for Layout {
+    fn default() -> Layout {
+        Layout {
+            force_directories: false,
+            host_directories: true,
+            cut_dirs: 0,
+        }
+    }
+}
+
 /// `--split` and `--split-min` as given, before a thread count is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SplitLimits {
@@ -158,6 +180,8 @@ pub struct Config {
     pub threads: usize,
     /// Where files are saved (`-d`).
     pub out_dir: PathBuf,
+    /// Which directories below it a file goes in.
+    pub layout: Layout,
     pub fetch: FetchConfig,
     /// Applies to the single URL given (checked here).
     pub sha256: Option<[u8; 32]>,
@@ -214,6 +238,7 @@ impl Config {
             sources,
             threads: args.threads,
             out_dir: args.dir,
+            layout: Layout::default(),
             fetch: FetchConfig {
                 overwrite: args.overwrite,
                 resume: args.resume,

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, bail};
 
 use crate::config::{Config, Display, FetchConfig, Source, SplitPolicy};
-use crate::engine::job::{self, JobReport, Status, Totals};
+use crate::engine::job::{self, JobReport, Planning, Status, Totals};
+use crate::engine::outdir::Dir;
 use crate::engine::pool::{Pool, PoolRun};
 use crate::exit::{Exit, Fatal, OrExit};
 use crate::input;
@@ -22,29 +23,27 @@ use crate::ui::progress::Progress;
 use crate::ui::report::{Reporter, Summary};
 
 pub fn run(config: &Config, cancel: &Cancel) -> Result<Exit, Fatal> {
-    check_out_dir(&config.out_dir).or_exit(Exit::Usage)?;
+    let out = open_out_dir(&config.out_dir).or_exit(Exit::Usage)?;
     let requests = input::open(&config.sources, config.shard).or_exit(Exit::Usage)?;
-    let mut failed = open_failed_list(config).or_exit(Exit::Usage)?;
-    let mut reporter = Reporter::new(io::stdout().lock(), config.output);
+    let failed = open_failed_list(config).or_exit(Exit::Usage)?;
+    let mut reporter = Reporter::new(io::stdout().lock(), config.output, failed);
+    let batch = Batch {
+        config,
+        out: &out,
+        cancel,
+    };
     if !config.compare {
-        let pool_run = download(config, requests, &mut reporter, &mut failed, cancel, |_| {});
+        let pool_run = batch.download(requests, &mut reporter, |_| {});
         return Ok(finish(config, &mut reporter, &pool_run, None, cancel));
     }
     // Both runs need the same list, and stdin can be read only once.
     let requests: Vec<input::Item> = requests.collect();
     let mut skipped = HashSet::new();
-    let pool_run = download(
-        config,
-        requests.clone().into_iter(),
-        &mut reporter,
-        &mut failed,
-        cancel,
-        |report| {
-            if report.outcome.status() == Status::Skipped {
-                skipped.insert(report.origin.to_string());
-            }
-        },
-    );
+    let pool_run = batch.download(requests.clone().into_iter(), &mut reporter, |report| {
+        if report.outcome.status() == Status::Skipped {
+            skipped.insert(report.origin.to_string());
+        }
+    });
     // Files skipped as already present cost the threaded run nothing, so
     // the sequential run leaves them out too: both time the same work.
     let fetched: Vec<input::Item> = requests
@@ -66,16 +65,16 @@ pub fn run(config: &Config, cancel: &Cancel) -> Result<Exit, Fatal> {
     Ok(finish(config, &mut reporter, &pool_run, sequential, cancel))
 }
 
-/// The output directory exists and takes files, or nothing is requested:
-/// every job would fail the same way.
-fn check_out_dir(dir: &Path) -> anyhow::Result<()> {
-    fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the output directory {}", dir.display()))?;
-    tempfile::Builder::new()
-        .prefix(".tget-check-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot write in the output directory {}", dir.display()))?;
-    Ok(())
+/// Opens the output directory, which must exist (it is made) and take
+/// files, or nothing is requested: every job would fail the same way.
+fn open_out_dir(path: &Path) -> anyhow::Result<Dir> {
+    let dir = Dir::open(path)
+        .with_context(|| format!("cannot create the output directory {}", path.display()))?;
+    let (probe, _) = dir
+        .temp_file("tget-check-")
+        .with_context(|| format!("cannot write in the output directory {}", path.display()))?;
+    let _ = dir.remove(&probe);
+    Ok(dir)
 }
 
 /// `--save-failed`, emptied for this run; never one of the lists being read.
@@ -104,45 +103,59 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-fn download(
-    config: &Config,
-    requests: impl Iterator<Item = input::Item> + Send,
-    reporter: &mut Reporter<impl io::Write>,
-    failed: &mut Option<FailedList>,
-    cancel: &Cancel,
-    mut also: impl FnMut(&JobReport),
-) -> PoolRun {
-    let mut progress = Progress::new(config.display, config.threads);
-    // Counting reads each list file an extra time: only a drawn bar needs it.
-    if progress.is_drawn()
-        && let Some(count) = input::count_jobs(&config.sources, config.shard)
-    {
-        progress.board().expect_jobs(count);
-    }
-    let names = Arc::new(Mutex::new(Claims::default()));
-    let pool = Pool::new(&config.fetch, config.threads, cancel, names.clone());
-    let jobs = job::plan(requests, &config.out_dir, config.sha256, names);
-    let (pool_run, unstarted) = pool.run(jobs, progress.board(), |report| {
-        also(&report);
-        if let Some(failed) = failed.as_mut() {
-            failed.record(&report);
+/// What a download run needs besides its list and its outputs.
+struct Batch<'a> {
+    config: &'a Config,
+    out: &'a Dir,
+    cancel: &'a Cancel,
+}
+
+impl Batch<'_> {
+    fn download(
+        &self,
+        requests: impl Iterator<Item = input::Item> + Send,
+        reporter: &mut Reporter<impl io::Write>,
+        mut also: impl FnMut(&JobReport),
+    ) -> PoolRun {
+        let (config, cancel) = (self.config, self.cancel);
+        let mut progress = Progress::new(config.display, config.threads);
+        // Counting reads each list file an extra time: only a drawn bar needs it.
+        if progress.is_drawn()
+            && let Some(count) = input::count_jobs(&config.sources, config.shard)
+        {
+            progress.board().expect_jobs(count);
         }
-        if !reporter.record(&report, &progress) {
-            cancel.drain();
-        }
-    });
-    progress.finish();
-    if let Some(failed) = failed.as_mut() {
+        let names = Arc::new(Mutex::new(Claims::default()));
+        let pool = Pool::new(
+            &config.fetch,
+            config.threads,
+            cancel,
+            names.clone(),
+            self.out.clone(),
+        );
+        let jobs = job::plan(requests, planning(config, &config.out_dir), names);
+        let (pool_run, unstarted) = pool.run(jobs, progress.board(), |report| {
+            also(&report);
+            if !reporter.record(&report, &progress) {
+                cancel.drain();
+            }
+        });
+        progress.finish();
         // Read to the end of the list, so a retry has every line the run skipped.
-        let why = stop_reason(cancel);
-        for planned in unstarted {
-            failed.unstarted(&planned, &why);
+        if reporter.lists_unstarted() {
+            reporter.unstarted(unstarted, &stop_reason(cancel));
         }
-        if let Some(problem) = failed.problem() {
-            eprintln!("tget: {problem}");
-        }
+        pool_run
     }
-    pool_run
+}
+
+/// How this run names its jobs, in `out_dir`.
+fn planning(config: &Config, out_dir: &Path) -> Planning {
+    Planning {
+        out_dir: out_dir.to_path_buf(),
+        layout: config.layout,
+        sha256: config.sha256,
+    }
 }
 
 /// Why a run stopped before the end of its list, in a few words.
@@ -183,9 +196,14 @@ fn measure_sequential(
     if !config.display.quiet {
         progress.println("tget: --compare: running the same batch sequentially (1 thread)...");
     }
+    let out = Dir::open(scratch.path())?;
     let names = Arc::new(Mutex::new(Claims::default()));
-    let pool = Pool::new(&fetch, 1, cancel, names.clone());
-    let jobs = job::plan(requests.into_iter(), scratch.path(), config.sha256, names);
+    let pool = Pool::new(&fetch, 1, cancel, names.clone(), out);
+    let jobs = job::plan(
+        requests.into_iter(),
+        planning(config, scratch.path()),
+        names,
+    );
     let run = timing::timed_batch(&pool, jobs, progress.board(), |_| {});
     progress.finish();
     Ok(run)

@@ -47,6 +47,8 @@ pub struct Request {
     pub url: String,
     pub out: Option<String>,
     pub sha256: Option<[u8; 32]>,
+    /// `dir=`: directories below `-d`, as listed (checked, not yet sanitised).
+    pub dir: Vec<String>,
     pub origin: Origin,
 }
 
@@ -132,6 +134,7 @@ fn arguments(urls: Vec<String>) -> impl Iterator<Item = Item> {
                 url,
                 out: None,
                 sha256: None,
+                dir: Vec::new(),
                 origin,
             }),
             Err(message) => Err(InputError {
@@ -177,6 +180,7 @@ pub fn lines<R: BufRead + Send>(
                             url: e.url,
                             out: e.out,
                             sha256: e.sha256,
+                            dir: e.dir,
                             origin: origin.clone(),
                         })
                     })
@@ -205,9 +209,10 @@ pub struct Entry {
     pub url: String,
     pub out: Option<String>,
     pub sha256: Option<[u8; 32]>,
+    pub dir: Vec<String>,
 }
 
-/// `URL [out=NAME] [sha256=HEX]`; `Ok(None)` for blank lines and comments.
+/// `URL [out=NAME] [sha256=HEX] [dir=SUBDIR]`; `Ok(None)` for blank lines and comments.
 /// Option values are percent-decoded, so a name can hold spaces (`%20`);
 /// a `%` not followed by two hex digits stays as it is.
 pub fn parse_line(line: &str) -> Result<Option<Entry>, String> {
@@ -222,11 +227,12 @@ pub fn parse_line(line: &str) -> Result<Option<Entry>, String> {
         url,
         out: None,
         sha256: None,
+        dir: Vec::new(),
     };
     for field in fields {
         let Some((key, value)) = field.split_once('=') else {
             return Err(format!(
-                "`{field}` is not a key=value option (expected out=NAME or sha256=HEX)"
+                "`{field}` is not a key=value option (expected out=NAME, sha256=HEX or dir=SUBDIR)"
             ));
         };
         let value = percent_decode_str(value).decode_utf8_lossy();
@@ -234,14 +240,34 @@ pub fn parse_line(line: &str) -> Result<Option<Entry>, String> {
             "out" if value.is_empty() => return Err("out= needs a file name".into()),
             "out" => entry.out = Some(value.into_owned()),
             "sha256" => entry.sha256 = Some(parse_sha256(&value)?),
+            "dir" => entry.dir = parse_dir(&value)?,
             _ => {
                 return Err(format!(
-                    "unknown option `{key}` (expected out=NAME or sha256=HEX)"
+                    "unknown option `{key}` (expected out=NAME, sha256=HEX or dir=SUBDIR)"
                 ));
             }
         }
     }
     Ok(Some(entry))
+}
+
+/// `dir=a/b`: directories below `-d`. Nothing may lead out of it: no
+/// absolute path, no `..`.
+fn parse_dir(value: &str) -> Result<Vec<String>, String> {
+    if value.starts_with('/') || value.starts_with('\\') {
+        return Err(format!(
+            "dir={value}: an absolute path (use a directory below -d)"
+        ));
+    }
+    let components: Vec<String> = value
+        .split(['/', '\\'])
+        .filter(|c| !c.is_empty() && *c != ".")
+        .map(str::to_string)
+        .collect();
+    if components.iter().any(|c| c == "..") {
+        return Err(format!("dir={value}: `..` would lead out of -d"));
+    }
+    Ok(components)
 }
 
 /// What a list's option value may not hold as it is: what splits a line
@@ -305,6 +331,16 @@ mod tests {
         // Lists written by hand keep a lone percent sign.
         let entry = parse_line("http://h/x out=50%off.txt").unwrap().unwrap();
         assert_eq!(entry.out.as_deref(), Some("50%off.txt"));
+    }
+
+    #[test]
+    fn dirs_stay_below_the_output_directory() {
+        let entry = parse_line("http://h/x dir=a/./b/").unwrap().unwrap();
+        assert_eq!(entry.dir, ["a", "b"]);
+        for bad in ["dir=../x", "dir=a/../../x", "dir=/etc", "dir=%2e%2e/x"] {
+            let error = parse_line(&format!("http://h/x {bad}")).unwrap_err();
+            assert!(error.starts_with("dir="), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -9,6 +9,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use percent_encoding::percent_decode_str;
 use ureq::http::Uri;
 
+use crate::config::Layout;
+
 pub const FALLBACK_NAME: &str = "index.html";
 /// `NAME.part` holds a download until it is complete and verified.
 pub const PART_SUFFIX: &str = ".part";
@@ -147,14 +149,16 @@ pub struct Claims {
 const RECENT_CLAIMS: usize = 4096;
 
 impl Claims {
-    pub fn claim(&mut self, wanted: &str) -> String {
-        if self.insert(hash(wanted)) {
+    /// The first of `wanted`, `wanted-1`, ... not yet given out in the
+    /// directory `scope` (collisions are per directory).
+    pub fn claim(&mut self, scope: &str, wanted: &str) -> String {
+        if self.insert(hash(scope, wanted)) {
             return wanted.to_string();
         }
         let (stem, ext) = split_extension(wanted);
         (1..)
             .map(|n| format!("{stem}-{n}{ext}"))
-            .find(|candidate| self.insert(hash(candidate)))
+            .find(|candidate| self.insert(hash(scope, candidate)))
             .expect("an unbounded range always yields a free name")
     }
 
@@ -193,15 +197,114 @@ impl Claims {
     }
 }
 
-fn hash(name: &str) -> u64 {
+fn hash(scope: &str, name: &str) -> u64 {
     let mut hasher = DefaultHasher::new();
-    name.hash(&mut hasher);
+    (scope, name).hash(&mut hasher);
     hasher.finish()
+}
+
+/// The directories below `-d` a job's file goes in, each a sanitised plain
+/// name: the list's `dir=` first, then, with `-x`, the URL's host
+/// (`HOST_PORT` for a port that is not the scheme's) and its path's
+/// directories, less `--cut-dirs` of them.
+pub fn directories(url: &str, layout: &Layout, listed: &[String]) -> Vec<String> {
+    let mut dirs: Vec<String> = listed
+        .iter()
+        .filter_map(|d| sanitize_component(d))
+        .collect();
+    if !layout.force_directories {
+        return dirs;
+    }
+    let Ok(uri) = url.parse::<Uri>() else {
+        return dirs;
+    };
+    if layout.host_directories {
+        let host = uri.host().unwrap_or_default();
+        let default_port = if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        };
+        let host = match uri.port_u16().filter(|&p| p != default_port) {
+            Some(port) => format!("{host}_{port}"),
+            None => host.to_string(),
+        };
+        dirs.extend(sanitize_component(&host));
+    }
+    let path = uri.path();
+    let segments: Vec<&str> = path.split('/').collect();
+    let directories = &segments[..segments.len().saturating_sub(1)];
+    let from_path = directories
+        .iter()
+        .filter_map(|segment| sanitize_component(&percent_decode_str(segment).decode_utf8_lossy()));
+    dirs.extend(from_path.skip(layout.cut_dirs));
+    dirs
+}
+
+/// One directory name from any text: unsafe characters (a `/` decoded from
+/// `%2f` among them) become `_`, leading dots go, device names are escaped.
+/// `None` for what names no directory: empty, `.`, `..`.
+pub fn sanitize_component(raw: &str) -> Option<String> {
+    let cleaned: String = raw
+        .chars()
+        .map(|c| if is_unsafe_char(c) { '_' } else { c })
+        .collect();
+    let mut name = cleaned
+        .trim()
+        .trim_start_matches('.')
+        .trim_end_matches(['.', ' '])
+        .to_string();
+    if name.is_empty() {
+        return None;
+    }
+    if is_reserved(&name) {
+        name.insert(0, '_');
+    }
+    Some(truncate_keeping_extension(&name, MAX_NAME_BYTES))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn collisions_are_per_directory() {
+        let mut claims = Claims::default();
+        assert_eq!(claims.claim("a", "data.csv"), "data.csv");
+        assert_eq!(claims.claim("b", "data.csv"), "data.csv");
+        assert_eq!(claims.claim("a", "data.csv"), "data-1.csv");
+    }
+
+    #[test]
+    fn url_trees_as_wget_lays_them_out() {
+        let tree = |url: &str, host: bool, cut: usize, listed: &[&str]| {
+            let layout = Layout {
+                force_directories: true,
+                host_directories: host,
+                cut_dirs: cut,
+            };
+            let listed: Vec<String> = listed.iter().map(|s| s.to_string()).collect();
+            directories(url, &layout, &listed).join("/")
+        };
+        assert_eq!(tree("http://h/a/b/c.txt", true, 0, &[]), "h/a/b");
+        assert_eq!(tree("http://h:8080/a/b/c.txt", true, 0, &[]), "h_8080/a/b");
+        assert_eq!(tree("https://h:443/a/c.txt", true, 0, &[]), "h/a");
+        assert_eq!(tree("http://h/a/b/c.txt", false, 1, &[]), "b");
+        assert_eq!(tree("http://h/a/b/c.txt", true, 5, &[]), "h");
+        assert_eq!(
+            tree("http://h/a/b/c.txt", true, 0, &["x", "y"]),
+            "x/y/h/a/b"
+        );
+        assert_eq!(
+            tree("http://h/%2e%2e/./a%2fb/../c.txt", false, 0, &[]),
+            "a_b"
+        );
+        let flat = Layout::default();
+        assert_eq!(
+            directories("http://h/a/b/c.txt", &flat, &[]),
+            Vec::<String>::new()
+        );
+    }
 
     #[test]
     fn url_names() {
@@ -252,12 +355,12 @@ mod tests {
             .map(|i| format!("f{i}.bin"))
             .collect();
         for name in &names {
-            assert_eq!(&claims.claim(name), name);
+            assert_eq!(&claims.claim("", name), name);
         }
         assert!(claims.recent.len() < RECENT_CLAIMS && claims.sorted.len() >= 2 * RECENT_CLAIMS);
         assert!(claims.sorted.is_sorted());
         for name in names.iter().step_by(97) {
-            assert_ne!(&claims.claim(name), name, "{name} was given out twice");
+            assert_ne!(&claims.claim("", name), name, "{name} was given out twice");
         }
     }
 
@@ -266,7 +369,7 @@ mod tests {
         let mut claims = Claims::default();
         let names: Vec<String> = ["a.txt", "a.txt", "a-1.txt", "a.txt", "README", "README"]
             .iter()
-            .map(|n| claims.claim(n))
+            .map(|n| claims.claim("", n))
             .collect();
         assert_eq!(
             names,
@@ -369,7 +472,7 @@ mod tests {
                 let mut claims = Claims::default();
                 let mut given = std::collections::HashSet::new();
                 for name in names {
-                    prop_assert!(given.insert(claims.claim(&sanitize(&name))));
+                    prop_assert!(given.insert(claims.claim("", &sanitize(&name))));
                 }
             }
         }

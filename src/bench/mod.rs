@@ -23,7 +23,9 @@ use testserver::Server;
 use crate::bench::batch::Batch;
 use crate::bench::results::{Results, RunRecord};
 use crate::config::BenchConfig;
-use crate::engine::job::{self, JobReport};
+use crate::config::Layout;
+use crate::engine::job::{self, JobReport, Planning};
+use crate::engine::outdir::Dir;
 use crate::engine::pool::Pool;
 use crate::exit::{Exit, Fatal, OrExit};
 use crate::naming::Claims;
@@ -80,7 +82,7 @@ pub fn measure(batch: &Batch, config: &BenchConfig, cancel: &Cancel) -> Result<R
             break;
         }
         let dir = scratch.run_dir(index)?;
-        let run = runner.run(round, threads, &dir);
+        let run = runner.run(round, threads, &dir)?;
         if cancel.aborted() {
             break;
         }
@@ -104,7 +106,7 @@ struct Runner<'a> {
 
 impl Runner<'_> {
     /// One run into its own empty directory, with progress bars as in a download.
-    fn run(&mut self, round: usize, threads: usize, dir: &Path) -> Run {
+    fn run(&mut self, round: usize, threads: usize, dir: &Path) -> Result<Run> {
         let mut progress = Progress::new(self.config.display, threads);
         if !self.config.display.quiet {
             let plural = if threads == 1 { "" } else { "s" };
@@ -115,14 +117,20 @@ impl Runner<'_> {
         }
         let fetch = self.config.fetch(threads);
         let names = Arc::new(Mutex::new(Claims::default()));
-        let pool = Pool::new(&fetch, threads, self.cancel, names.clone());
-        let jobs = job::plan(self.batch.requests.clone().into_iter(), dir, None, names);
+        let out = Dir::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+        let pool = Pool::new(&fetch, threads, self.cancel, names.clone(), out);
+        let planning = Planning {
+            out_dir: dir.to_path_buf(),
+            layout: Layout::default(),
+            sha256: None,
+        };
+        let jobs = job::plan(self.batch.requests.clone().into_iter(), planning, names);
         let errors = &mut self.errors;
         let run = timing::timed_batch(&pool, jobs, progress.board(), |report| {
             errors.note(report, &progress);
         });
         progress.finish();
-        run
+        Ok(run)
     }
 }
 

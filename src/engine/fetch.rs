@@ -10,7 +10,7 @@
 //! A big file from a server that accepts ranges is handed to `split`, which
 //! shares it with idle workers.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -22,8 +22,9 @@ use ureq::http::{HeaderMap, Response, header};
 
 use crate::config::{FetchConfig, SplitPolicy};
 use crate::engine::job::{End, Failure, FailureKind, FetchError, Job, Outcome};
+use crate::engine::outdir::Dir;
 use crate::engine::part::{Meta, PartFiles};
-use crate::engine::publish::publish;
+use crate::engine::publish::{Destination, publish};
 use crate::engine::split::{PartOnDisk, Piece, Sharer, Transfers};
 use crate::engine::transport::{
     Clock, ContentRange, Transport, check_scheme, status_error, unsatisfied_length,
@@ -44,8 +45,11 @@ pub struct Fetcher<'a> {
     names: &'a Mutex<Claims>,
     /// The run's shared files, when big files may be shared.
     transfers: Option<&'a Transfers>,
-    /// The last output directory made, so a batch does not ask again per file.
-    made_dir: Option<PathBuf>,
+    /// The output directory (`-d`), opened once.
+    out: Dir,
+    /// The directory below it the last job went in, so a batch does not
+    /// open it again for every file.
+    last_dir: Option<(Vec<String>, Dir)>,
 }
 
 /// What one job's attempts learn as they go; made afresh for every job.
@@ -123,11 +127,11 @@ struct FinalFile {
 impl FinalFile {
     /// `None` for nothing there, or anything but a regular file (a symlink
     /// is never continued through).
-    fn of(path: &Path) -> Option<FinalFile> {
-        let metadata = fs::symlink_metadata(path).ok().filter(|m| m.is_file())?;
+    fn of(dir: &Dir, name: &str) -> Option<FinalFile> {
+        let entry = dir.entry(name).filter(|e| e.is_file)?;
         Some(FinalFile {
-            length: metadata.len(),
-            modified: metadata.modified().ok()?,
+            length: entry.len,
+            modified: entry.modified,
         })
     }
 
@@ -180,6 +184,7 @@ impl<'a> Fetcher<'a> {
         config: &'a FetchConfig,
         names: &'a Mutex<Claims>,
         transfers: Option<&'a Transfers>,
+        out: Dir,
     ) -> Self {
         Fetcher {
             transport,
@@ -187,7 +192,8 @@ impl<'a> Fetcher<'a> {
             config,
             names,
             transfers,
-            made_dir: None,
+            out,
+            last_dir: None,
         }
     }
 
@@ -208,13 +214,17 @@ impl<'a> Fetcher<'a> {
 
     pub fn run(&mut self, job: &Job) -> Outcome {
         let started = Instant::now();
-        let final_file = FinalFile::of(&job.path);
+        let dir = match self.dir_for(job) {
+            Ok(dir) => dir,
+            Err(error) => return Outcome::failed(error.to_string()),
+        };
+        let final_file = FinalFile::of(&dir, &job.name);
         if final_file.is_some() && !self.config.overwrite && !self.config.resume {
             return Outcome::new(End::Skipped);
         }
         let mut attempts = Attempts {
             job,
-            files: PartFiles::of(&job.path),
+            files: PartFiles::new(&dir, &job.name),
             // Only a regular file is continued: a symlink there counts as present.
             final_file: final_file.filter(|_| !self.config.overwrite),
             took_over: false,
@@ -224,7 +234,7 @@ impl<'a> Fetcher<'a> {
             http_status: None,
             workers: 1,
         };
-        if attempts.final_file.is_none() && job.path.exists() && !self.config.overwrite {
+        if attempts.final_file.is_none() && dir.holds(&job.name) && !self.config.overwrite {
             return Outcome::new(End::Skipped);
         }
         let end = match self.with_retries(&mut attempts) {
@@ -261,18 +271,20 @@ impl<'a> Fetcher<'a> {
         let resumable = resume_point(attempts.job, files, None).is_some();
         let message = match kind {
             FailureKind::Interrupted if resumable => {
-                format!("interrupted; {} kept for -c", files.part.display())
+                format!("interrupted; {} kept for -c", files.part_path().display())
             }
             FailureKind::StopsBatch if resumable => {
-                format!("{error}; {} kept for -c", files.part.display())
+                format!("{error}; {} kept for -c", files.part_path().display())
             }
-            _ if attempts.took_over => match fs::rename(&files.part, &attempts.job.path) {
-                Ok(()) => {
-                    let _ = files.remove_meta();
-                    format!("{error}; {} left as it was", attempts.job.path.display())
+            _ if attempts.took_over => {
+                match files.dir().rename(files.part_name(), &attempts.job.name) {
+                    Ok(()) => {
+                        let _ = files.remove_meta();
+                        format!("{error}; {} left as it was", attempts.job.path.display())
+                    }
+                    Err(_) => format!("{error}; {} kept", files.part_path().display()),
                 }
-                Err(_) => format!("{error}; {} kept", files.part.display()),
-            },
+            }
             _ => {
                 // Nothing to clean up is the common case; a file that cannot be
                 // removed is only ever a `.part` or a sidecar, never a final name.
@@ -303,7 +315,7 @@ impl<'a> Fetcher<'a> {
                 attempts
                     .files
                     .remove()
-                    .map_err(|e| FetchError::local("remove", &attempts.files.part, e))?;
+                    .map_err(|e| FetchError::local("remove", &attempts.files.part_path(), e))?;
             }
             failures += 1;
             self.transport.wait_to_retry(error, failures)?;
@@ -369,11 +381,10 @@ impl<'a> Fetcher<'a> {
         let length = response.body().content_length();
         let mut meta = Meta::from_headers(&job.url, response.headers(), length);
         meta.name = self.suggested_name(response.headers());
-        self.make_parent(&files.part)?;
         // Replaces a stale part from an earlier run, never following a link.
         let mut file = files
             .create()
-            .map_err(|e| FetchError::local("create", &files.part, e))?;
+            .map_err(|e| FetchError::local("create", &files.part_path(), e))?;
         attempts.part_is_ours = true;
         let transfers = self
             .transfers
@@ -405,7 +416,13 @@ impl<'a> Fetcher<'a> {
             .validator()
             .is_some()
             .then_some(Sidecar { files, meta: &meta });
-        let received = self.stream(&mut body, &mut file, hasher.as_mut(), &files.part, sidecar)?;
+        let received = self.stream(
+            &mut body,
+            &mut file,
+            hasher.as_mut(),
+            &files.part_path(),
+            sidecar,
+        )?;
         drop(file);
         check_length(received, length)?;
         self.finish(job, files, hasher, received, meta.name)
@@ -436,7 +453,7 @@ impl<'a> Fetcher<'a> {
         };
         let file = files
             .open_for_filling()
-            .map_err(|e| FetchError::local("open", &files.part, e))?;
+            .map_err(|e| FetchError::local("open", &files.part_path(), e))?;
         attempts.part_is_ours = true;
         let done = meta.done.clone().unwrap_or_default();
         let name = self
@@ -484,13 +501,16 @@ impl<'a> Fetcher<'a> {
         }
         files
             .remove()
-            .map_err(|e| FetchError::local("remove", &files.part, e))?;
-        fs::rename(&job.path, &files.part).map_err(|e| FetchError::local("move", &job.path, e))?;
+            .map_err(|e| FetchError::local("remove", &files.part_path(), e))?;
+        files
+            .dir()
+            .rename(&job.name, files.part_name())
+            .map_err(|e| FetchError::local("move", &job.path, e))?;
         attempts.took_over = true;
         attempts.part_is_ours = true;
         files
             .write_meta(&meta)
-            .map_err(|e| FetchError::local("create", &files.meta, e))?;
+            .map_err(|e| FetchError::local("create", &files.meta_path(), e))?;
         let point = ResumePoint {
             offset: file.length,
             meta,
@@ -524,7 +544,13 @@ impl<'a> Fetcher<'a> {
             .lane()
             .start(|| file_name(&job.path), Some(total), offset);
         let mut body = response.into_body().into_reader();
-        let received = self.stream(&mut body, &mut file, hasher.as_mut(), &files.part, None)?;
+        let received = self.stream(
+            &mut body,
+            &mut file,
+            hasher.as_mut(),
+            &files.part_path(),
+            None,
+        )?;
         drop(file);
         check_length(offset + received, Some(total))?;
         self.finish(job, files, hasher, offset + received, name)
@@ -567,23 +593,31 @@ impl<'a> Fetcher<'a> {
         if let (Some(expected), Some(hasher)) = (job.sha256, hasher) {
             verify_digest(expected, hasher.finalize().into())?;
         }
-        let path = publish(&files.part, &job.path, suggested.as_deref(), self.names)?;
+        let to = Destination {
+            planned: &job.name,
+            suggested: suggested.as_deref(),
+            names: self.names,
+            scope: &job.scope(),
+        };
+        let path = publish(files, to)?;
         // A leftover sidecar without its part is harmless: it is never read alone.
         let _ = files.remove_meta();
         Ok(Done::Saved(Saved { bytes, path }))
     }
 
-    /// Makes the directory of `path` unless it was the last one made.
-    fn make_parent(&mut self, path: &Path) -> Result<(), FetchError> {
-        let Some(dir) = path.parent() else {
-            return Ok(());
-        };
-        if Some(dir) == self.made_dir.as_deref() {
-            return Ok(());
+    /// The job's directory below `-d`, made where missing, never through a symlink.
+    fn dir_for(&mut self, job: &Job) -> Result<Dir, FetchError> {
+        if let Some((dirs, dir)) = &self.last_dir
+            && *dirs == job.dirs
+        {
+            return Ok(dir.clone());
         }
-        fs::create_dir_all(dir).map_err(|e| FetchError::local("create directory", dir, e))?;
-        self.made_dir = Some(dir.to_path_buf());
-        Ok(())
+        let dir = self.out.subdir(&job.dirs).map_err(|e| {
+            let shown = job.path.parent().unwrap_or(&job.path);
+            FetchError::local("create directory", shown, e)
+        })?;
+        self.last_dir = Some((job.dirs.clone(), dir.clone()));
+        Ok(dir)
     }
 
     /// The server's `Content-Disposition` name, sanitised, when asked for.
@@ -613,14 +647,14 @@ impl<'a> Fetcher<'a> {
         files: &PartFiles,
         hasher: Option<&mut Sha256>,
     ) -> Result<(File, u64), FetchError> {
-        let part = &files.part;
+        let part = &files.part_path();
         let mut file = files
             .open_existing()
-            .map_err(|e| FetchError::local("open", part, e))?;
+            .map_err(|e| FetchError::local("open", &part, e))?;
         let Some(hasher) = hasher else {
             let length = file
                 .metadata()
-                .map_err(|e| FetchError::local("read", part, e))?;
+                .map_err(|e| FetchError::local("read", &part, e))?;
             return Ok((file, length.len()));
         };
         let mut length = 0;
@@ -629,7 +663,7 @@ impl<'a> Fetcher<'a> {
                 Ok(0) => return Ok((file, length)),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(FetchError::local("read", part, e)),
+                Err(e) => return Err(FetchError::local("read", &part, e)),
             };
             hasher.update(&self.buffer[..n]);
             length += n as u64;
@@ -659,11 +693,11 @@ impl<'a> Fetcher<'a> {
             {
                 files
                     .write_meta(meta)
-                    .map_err(|e| FetchError::local("create", &files.meta, e))?;
+                    .map_err(|e| FetchError::local("create", &files.meta_path(), e))?;
             }
             let chunk = &self.buffer[..filled];
             file.write_all(chunk)
-                .map_err(|e| FetchError::local("write", part, e))?;
+                .map_err(|e| FetchError::local("write", &part, e))?;
             if let Some(hasher) = hasher.as_deref_mut() {
                 hasher.update(chunk);
             }
@@ -737,7 +771,7 @@ fn part_resume(job: &Job, files: &PartFiles) -> Option<Resume> {
 fn restart(files: &PartFiles) -> Result<Done, FetchError> {
     files
         .remove()
-        .map_err(|e| FetchError::local("remove", &files.part, e))?;
+        .map_err(|e| FetchError::local("remove", &files.part_path(), e))?;
     Err(FetchError::Restart)
 }
 

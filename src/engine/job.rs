@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::config::Layout;
 use crate::input::{self, InputError, Origin, Request};
 use crate::naming::{self, Claims};
 
@@ -15,41 +16,70 @@ use crate::naming::{self, Claims};
 #[derive(Debug, Clone)]
 pub struct Job {
     pub url: String,
+    /// Where the file goes, as messages and stdout show it.
     pub path: PathBuf,
+    /// The directories below `-d` it goes in, each a plain name.
+    pub dirs: Vec<String>,
+    /// Its name in that directory.
+    pub name: String,
+    /// The list's own `dir=`, as given, to list the job again with it.
+    pub listed_dir: Vec<String>,
     pub sha256: Option<[u8; 32]>,
     pub origin: Origin,
+}
+
+impl Job {
+    /// The directory's key among the batch's names: collisions are per directory.
+    pub fn scope(&self) -> String {
+        self.dirs.join("/")
+    }
 }
 
 /// A job ready to run, or a list line that could not become one.
 pub type Planned = Result<Job, InputError>;
 
-/// Names every job in list order (so names are deterministic) inside `dir`.
-/// `names` is shared with the workers, which claim server-suggested names in it.
+/// What naming a batch's jobs takes besides the list.
+#[derive(Debug, Clone)]
+pub struct Planning {
+    /// `-d`, as paths are to be shown.
+    pub out_dir: PathBuf,
+    pub layout: Layout,
+    /// `--sha256`, for the one URL given.
+    pub sha256: Option<[u8; 32]>,
+}
+
+/// Names every job in list order (so names are deterministic) inside
+/// `planning.out_dir`. `names` is shared with the workers, which claim
+/// server-suggested names in it.
 pub fn plan(
     requests: impl Iterator<Item = input::Item> + Send,
-    dir: &Path,
-    sha256: Option<[u8; 32]>,
+    planning: Planning,
     names: Arc<Mutex<Claims>>,
 ) -> impl Iterator<Item = Planned> + Send {
-    let dir = dir.to_path_buf();
     requests.map(move |item| {
         item.map(|request: Request| {
             let wanted = match &request.out {
                 Some(out) => naming::sanitize(out),
                 None => naming::name_from_url(&request.url),
             };
+            let dirs = naming::directories(&request.url, &planning.layout, &request.dir);
             let name = names
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .claim(&wanted);
+                .claim(&dirs.join("/"), &wanted);
+            let mut path = planning.out_dir.clone();
+            path.extend(&dirs);
+            path.push(&name);
             Job {
-                // `-d .` (the default) lists bare names, as a user would type them.
-                path: if dir == Path::new(".") {
-                    name.into()
-                } else {
-                    dir.join(name)
-                },
-                sha256: request.sha256.or(sha256),
+                // `-d .` (the default) lists bare paths, as a user would type them.
+                path: path
+                    .strip_prefix(".")
+                    .map(Path::to_path_buf)
+                    .unwrap_or(path),
+                dirs,
+                name,
+                listed_dir: request.dir,
+                sha256: request.sha256.or(planning.sha256),
                 url: request.url,
                 origin: request.origin,
             }
@@ -176,6 +206,8 @@ pub struct JobReport {
     pub path: Option<PathBuf>,
     /// The checksum the job was given, so a failed one can be listed again with it.
     pub sha256: Option<[u8; 32]>,
+    /// The list's `dir=`, likewise.
+    pub listed_dir: Vec<String>,
     pub origin: Origin,
     pub outcome: Outcome,
     /// The worker thread that ran it; none for a bad list line.
@@ -192,6 +224,7 @@ impl JobReport {
             url: job.url,
             path: Some(path),
             sha256: job.sha256,
+            listed_dir: job.listed_dir,
             origin: job.origin,
             outcome,
             worker: Some(worker.to_string()),
@@ -204,6 +237,7 @@ impl JobReport {
             url: error.text.clone(),
             path: None,
             sha256: None,
+            listed_dir: Vec::new(),
             origin: error.origin.clone(),
             outcome: Outcome::failed(error.to_string()),
             worker: None,

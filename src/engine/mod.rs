@@ -10,6 +10,7 @@
 pub mod activity;
 pub mod fetch;
 pub mod job;
+pub mod outdir;
 pub mod part;
 pub mod pool;
 pub mod publish;

@@ -28,17 +28,19 @@
 //! does not hold.
 //!
 //! Neither file is ever opened through a symlink: they are created with
-//! `O_CREAT|O_EXCL`, and if something is already at the path it is removed
-//! (a symlink itself, never its target) and the create tried once more; they
-//! are reopened for resuming with `O_NOFOLLOW`.
+//! `O_CREAT|O_EXCL` relative to their directory (see `outdir`), and if
+//! something is already there it is removed (a symlink itself, never its
+//! target) and the create tried once more; they are reopened for resuming
+//! with `O_NOFOLLOW`.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ureq::http::HeaderMap;
 use ureq::http::header::{ETAG, LAST_MODIFIED};
 
+use crate::engine::outdir::{Access, Dir};
 use crate::engine::ranges::Ranges;
 use crate::engine::transport::header_text;
 use crate::naming::{META_SUFFIX, PART_SUFFIX};
@@ -47,147 +49,117 @@ const MAGIC: &str = "tget-part 1";
 /// A sidecar is a few hundred bytes; anything bigger is not ours.
 const MAX_META_BYTES: u64 = 64 * 1024;
 
-/// The two working files of one final name.
+/// The two working files of one final name, in its directory.
 #[derive(Debug, Clone)]
 pub struct PartFiles {
-    pub part: PathBuf,
-    pub meta: PathBuf,
+    dir: Dir,
+    part: String,
+    meta: String,
 }
 
 impl PartFiles {
-    pub fn of(path: &Path) -> PartFiles {
+    /// The part and sidecar of the final name `name` in `dir`.
+    pub fn new(dir: &Dir, name: &str) -> PartFiles {
         PartFiles {
-            part: with_suffix(path, PART_SUFFIX),
-            meta: with_suffix(path, META_SUFFIX),
+            dir: dir.clone(),
+            part: format!("{name}{PART_SUFFIX}"),
+            meta: format!("{name}{META_SUFFIX}"),
         }
+    }
+
+    /// The part as messages show it.
+    pub fn part_path(&self) -> PathBuf {
+        self.dir.shown(&self.part)
+    }
+
+    /// The sidecar as messages show it.
+    pub fn meta_path(&self) -> PathBuf {
+        self.dir.shown(&self.meta)
+    }
+
+    pub fn dir(&self) -> &Dir {
+        &self.dir
+    }
+
+    /// The part's name in its directory.
+    pub fn part_name(&self) -> &str {
+        &self.part
     }
 
     /// Bytes in the part, if it is a regular file (a symlink or anything
     /// else there is not a part).
     pub fn part_len(&self) -> Option<u64> {
-        fs::symlink_metadata(&self.part)
-            .ok()
-            .filter(|m| m.is_file())
-            .map(|m| m.len())
+        self.dir
+            .entry(&self.part)
+            .filter(|e| e.is_file)
+            .map(|e| e.len)
     }
 
     /// Removes both files; a missing file is fine.
     pub fn remove(&self) -> io::Result<()> {
         self.remove_meta()?;
-        remove_if_present(&self.part)
+        self.dir.remove(&self.part)
     }
 
     pub fn remove_meta(&self) -> io::Result<()> {
-        remove_if_present(&self.meta)
+        self.dir.remove(&self.meta)
     }
 
     /// A fresh, empty part. A sidecar left from an earlier run goes first:
     /// it describes other bytes, and must never make this part look resumable.
     pub fn create(&self) -> io::Result<File> {
         self.remove_meta()?;
-        create_exclusive(&self.part)
+        self.create_exclusive(&self.part)
     }
 
     /// The existing part, readable (to re-hash it) and appended to.
     pub fn open_existing(&self) -> io::Result<File> {
-        let file = no_follow(OpenOptions::new().read(true).append(true)).open(&self.part)?;
-        ensure_regular(file)
+        self.dir.open_file(&self.part, Access::Append)
     }
 
     /// The existing part, for positioned writes where its ranges are missing
     /// (not in append mode, which would put every write at the end).
     pub fn open_for_filling(&self) -> io::Result<File> {
-        let file = no_follow(OpenOptions::new().read(true).write(true)).open(&self.part)?;
-        ensure_regular(file)
+        self.dir.open_file(&self.part, Access::Write)
     }
 
     pub fn read_meta(&self) -> Option<Meta> {
-        let file = ensure_regular(
-            no_follow(OpenOptions::new().read(true))
-                .open(&self.meta)
-                .ok()?,
-        )
-        .ok()?;
+        let file = self.dir.open_file(&self.meta, Access::Read).ok()?;
         let mut text = String::new();
         file.take(MAX_META_BYTES).read_to_string(&mut text).ok()?;
         Meta::parse(&text)
     }
 
     pub fn write_meta(&self, meta: &Meta) -> io::Result<()> {
-        let mut file = create_exclusive(&self.meta)?;
+        let mut file = self.create_exclusive(&self.meta)?;
         file.write_all(meta.to_text().as_bytes())
     }
 
-    /// Replaces the sidecar in one step: a new file under a random hidden
-    /// name (which no final name can be: those never start with a dot) is
-    /// renamed over it, so the sidecar on disk is always a whole one.
+    /// Replaces the sidecar in one step: a new file under a fresh hidden
+    /// name is renamed over it, so the sidecar on disk is always a whole one.
     pub fn replace_meta(&self, meta: &Meta) -> io::Result<()> {
-        let dir = match self.meta.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        let mut file = tempfile::Builder::new()
-            .prefix(".tget-meta-")
-            .tempfile_in(dir)?;
-        file.write_all(meta.to_text().as_bytes())?;
-        file.persist(&self.meta).map_err(|e| e.error)?;
-        Ok(())
-    }
-}
-
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
-/// A missing file, or a missing directory above it, is already removed.
-fn remove_if_present(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e)
-            if !matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-            ) =>
-        {
-            Err(e)
+        let (temp, mut file) = self.dir.temp_file("tget-meta-")?;
+        let written = file
+            .write_all(meta.to_text().as_bytes())
+            .and_then(|()| self.dir.rename(&temp, &self.meta));
+        if written.is_err() {
+            let _ = self.dir.remove(&temp);
         }
-        _ => Ok(()),
+        written
     }
-}
 
-/// Creates the file with `O_EXCL`, which never follows or reuses anything
-/// at the path. Whatever is already there (a symlink itself, never its
-/// target) is removed and the create tried once more; trying first saves a
-/// failing `unlink` per file in the usual case, where nothing is there.
-fn create_exclusive(path: &Path) -> io::Result<File> {
-    let create = || no_follow(OpenOptions::new().write(true).create_new(true)).open(path);
-    match create() {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            remove_if_present(path)?;
-            create()
+    /// Creates `name` with `O_EXCL`, which never follows or reuses anything
+    /// there. Whatever is already there (a symlink itself, never its
+    /// target) is removed and the create tried once more; trying first
+    /// saves a failing `unlink` per file in the usual case, where nothing is.
+    fn create_exclusive(&self, name: &str) -> io::Result<File> {
+        match self.dir.create_new(name) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                self.dir.remove(name)?;
+                self.dir.create_new(name)
+            }
+            created => created,
         }
-        created => created,
-    }
-}
-
-/// `O_NOFOLLOW`: a symlink planted at the path fails the open instead of
-/// redirecting it; `O_NONBLOCK`: a FIFO planted there fails instead of
-/// blocking the worker (it has no effect on regular files).
-fn no_follow(options: &mut OpenOptions) -> &mut OpenOptions {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    }
-    options
-}
-
-fn ensure_regular(file: File) -> io::Result<File> {
-    if file.metadata()?.is_file() {
-        Ok(file)
-    } else {
-        Err(io::Error::other("not a regular file"))
     }
 }
 
@@ -302,9 +274,11 @@ mod tests {
 
     #[test]
     fn part_names_sit_beside_the_final_name() {
-        let files = PartFiles::of(Path::new("out/a.bin"));
-        assert_eq!(files.part, PathBuf::from("out/a.bin.part"));
-        assert_eq!(files.meta, PathBuf::from("out/a.bin.part.meta"));
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        let files = PartFiles::new(&Dir::open(&out).unwrap(), "a.bin");
+        assert_eq!(files.part_path(), out.join("a.bin.part"));
+        assert_eq!(files.meta_path(), out.join("a.bin.part.meta"));
     }
 
     #[test]
@@ -394,15 +368,24 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn parts_never_follow_symlinks() {
+        use std::fs;
         let dir = tempfile::tempdir().unwrap();
         let outside = dir.path().join("outside");
         fs::write(&outside, "precious").unwrap();
-        let files = PartFiles::of(&dir.path().join("a.bin"));
-        std::os::unix::fs::symlink(&outside, &files.part).unwrap();
+        let files = PartFiles::new(&Dir::open(dir.path()).unwrap(), "a.bin");
+        std::os::unix::fs::symlink(&outside, files.part_path()).unwrap();
         assert_eq!(files.part_len(), None, "a symlink is not a part");
         assert!(files.open_existing().is_err());
         files.create().unwrap().write_all(b"new").unwrap();
         assert_eq!(fs::read(&outside).unwrap(), b"precious");
-        assert_eq!(fs::read(&files.part).unwrap(), b"new");
+        assert_eq!(fs::read(files.part_path()).unwrap(), b"new");
+        files
+            .replace_meta(&Meta {
+                url: "u".into(),
+                etag: Some("\"e\"".into()),
+                ..Meta::default()
+            })
+            .unwrap();
+        assert_eq!(files.read_meta().unwrap().url, "u");
     }
 }

@@ -25,6 +25,7 @@ use crate::config::FetchConfig;
 use crate::engine::activity::{self, Board, Lane};
 use crate::engine::fetch::Fetcher;
 use crate::engine::job::{FailureKind, Job, JobReport, Outcome, Planned, Status};
+use crate::engine::outdir::Dir;
 use crate::engine::split::{Crew, Transfers};
 use crate::engine::transport::{self, Transport};
 use crate::input::InputError;
@@ -88,6 +89,8 @@ pub struct Pool<'a> {
     cancel: &'a Cancel,
     /// The names planning hands out, for names only known at download time.
     names: Arc<Mutex<Claims>>,
+    /// `-d`, opened once.
+    out: Dir,
     /// Ctrl-C reaches this pool's connections while the pool exists.
     _interrupts: stop::Watched,
 }
@@ -147,6 +150,7 @@ impl<'a> Pool<'a> {
         threads: usize,
         cancel: &'a Cancel,
         names: Arc<Mutex<Claims>>,
+        out: Dir,
     ) -> Pool<'a> {
         let agent = transport::agent(&fetch.http, threads);
         Pool {
@@ -156,6 +160,7 @@ impl<'a> Pool<'a> {
             fetch,
             cancel,
             names,
+            out,
         }
     }
 
@@ -382,7 +387,13 @@ impl<'a> Worker<'a> {
         activity::enter(shared.board, index);
         let lane = shared.board.lane(index);
         let transport = Transport::new(pool.agent.clone(), &pool.fetch.http, pool.cancel, lane);
-        let fetcher = Fetcher::new(transport, pool.fetch, &pool.names, Some(&shared.transfers));
+        let fetcher = Fetcher::new(
+            transport,
+            pool.fetch,
+            &pool.names,
+            Some(&shared.transfers),
+            pool.out.clone(),
+        );
         Worker {
             shared,
             lane,

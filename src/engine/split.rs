@@ -13,7 +13,6 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -453,7 +452,7 @@ impl Sharer<'_, '_> {
         let length = response.body().content_length().unwrap_or_default();
         part.file
             .set_len(length)
-            .map_err(|e| FetchError::local("allocate", &part.files.part, e))?;
+            .map_err(|e| FetchError::local("allocate", &part.files.part_path(), e))?;
         let ways = self
             .transfers
             .policy
@@ -540,7 +539,7 @@ impl Sharer<'_, '_> {
 
     fn show(&self, piece: &Piece) {
         piece.file.joined_by_this_thread();
-        let part = &piece.file.files.part;
+        let part = piece.file.files.part_name();
         self.transport
             .lane()
             .start_range(|| file_name(part), piece.bounds());
@@ -625,7 +624,7 @@ impl Sharer<'_, '_> {
             if allowed > 0 {
                 file.file
                     .write_all_at(&self.buffer[..allowed as usize], offset)
-                    .map_err(|e| FetchError::local("write", &file.files.part, e))?;
+                    .map_err(|e| FetchError::local("write", &file.files.part_path(), e))?;
                 file.wrote(offset, allowed);
             }
             if allowed < got as u64 {
@@ -673,12 +672,8 @@ fn equal_cuts(length: u64, ways: usize) -> Vec<(u64, u64)> {
 }
 
 /// The final name of a part, for the display.
-fn file_name(part: &Path) -> String {
-    let name = part
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    name.strip_suffix(PART_SUFFIX).unwrap_or(&name).to_string()
+fn file_name(part: &str) -> String {
+    part.strip_suffix(PART_SUFFIX).unwrap_or(part).to_string()
 }
 
 /// Closes a piece when dropped, even if the worker panicked on the way, so the
@@ -715,12 +710,12 @@ mod tests {
     use super::*;
 
     fn opening(dir: &tempfile::TempDir, length: u64) -> Opening {
-        let files = PartFiles::of(&dir.path().join("x"));
+        let files = PartFiles::new(&crate::engine::outdir::Dir::open(dir.path()).unwrap(), "x");
         Opening {
             url: "http://h/x".into(),
             validator: "\"v1\"".into(),
             length,
-            file: File::create(&files.part).unwrap(),
+            file: File::create(files.part_path()).unwrap(),
             meta: Meta {
                 url: "http://h/x".into(),
                 etag: Some("\"v1\"".into()),

@@ -9,16 +9,19 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::config::Output;
-use crate::engine::job::{JobReport, Status, Totals};
+use crate::engine::job::{JobReport, Planned, Status, Totals};
 use crate::engine::pool::{PoolRun, WorkerStats};
 use crate::naming;
 use crate::timing::{self, Row};
+use crate::ui::failed::FailedList;
 use crate::ui::progress::Progress;
 
 pub struct Reporter<W: Write> {
     out: W,
     output: Output,
     out_open: bool,
+    /// `--save-failed`, when asked for.
+    failed: Option<FailedList>,
     pub totals: Totals,
 }
 
@@ -34,12 +37,32 @@ pub struct Summary<'a> {
 }
 
 impl<W: Write> Reporter<W> {
-    pub fn new(out: W, output: Output) -> Self {
+    pub fn new(out: W, output: Output, failed: Option<FailedList>) -> Self {
         Reporter {
             out,
             output,
             out_open: true,
+            failed,
             totals: Totals::default(),
+        }
+    }
+
+    /// Whether jobs a stop left unstarted are worth reading the list for.
+    pub fn lists_unstarted(&self) -> bool {
+        self.failed.is_some()
+    }
+
+    /// Lists, with `--save-failed`, jobs a stop left unstarted, and says
+    /// if the list could not be written whole.
+    pub fn unstarted(&mut self, jobs: impl Iterator<Item = Planned>, why: &str) {
+        let Some(failed) = self.failed.as_mut() else {
+            return;
+        };
+        for planned in jobs {
+            failed.unstarted(&planned, why);
+        }
+        if let Some(problem) = failed.problem() {
+            eprintln!("tget: {problem}");
         }
     }
 
@@ -48,6 +71,9 @@ impl<W: Write> Reporter<W> {
     /// stops starting new jobs.
     pub fn record(&mut self, report: &JobReport, progress: &Progress) -> bool {
         self.totals.add(report);
+        if let Some(failed) = self.failed.as_mut() {
+            failed.record(report);
+        }
         if let Some(error) = report.outcome.error() {
             progress.println(&error_line(report, error));
         }

@@ -179,7 +179,8 @@ fn a_stale_sidecar_never_makes_a_shared_part_resumable() {
         length: Some(size),
         ..Default::default()
     };
-    tget::engine::part::PartFiles::of(&dir.path().join("big.bin"))
+    let out = tget::engine::outdir::Dir::open(dir.path()).unwrap();
+    tget::engine::part::PartFiles::new(&out, "big.bin")
         .write_meta(&planted)
         .unwrap();
     tget(dir.path())
