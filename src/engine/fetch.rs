@@ -650,11 +650,11 @@ impl<'a> Fetcher<'a> {
         let part = &files.part_path();
         let mut file = files
             .open_existing()
-            .map_err(|e| FetchError::local("open", &part, e))?;
+            .map_err(|e| FetchError::local("open", part, e))?;
         let Some(hasher) = hasher else {
             let length = file
                 .metadata()
-                .map_err(|e| FetchError::local("read", &part, e))?;
+                .map_err(|e| FetchError::local("read", part, e))?;
             return Ok((file, length.len()));
         };
         let mut length = 0;
@@ -663,7 +663,7 @@ impl<'a> Fetcher<'a> {
                 Ok(0) => return Ok((file, length)),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(FetchError::local("read", &part, e)),
+                Err(e) => return Err(FetchError::local("read", part, e)),
             };
             hasher.update(&self.buffer[..n]);
             length += n as u64;
@@ -697,7 +697,7 @@ impl<'a> Fetcher<'a> {
             }
             let chunk = &self.buffer[..filled];
             file.write_all(chunk)
-                .map_err(|e| FetchError::local("write", &part, e))?;
+                .map_err(|e| FetchError::local("write", part, e))?;
             if let Some(hasher) = hasher.as_deref_mut() {
                 hasher.update(chunk);
             }
