@@ -250,7 +250,7 @@ impl<'scope> Feed<'scope, '_> {
             // while a job is on its way to one of them.
             shared.in_flight.fetch_add(1, Ordering::SeqCst);
             shared.transfers.crew().job_queued();
-            if let Err(unsent) = self.queue(&job_tx, planned) {
+            if let Some(unsent) = self.queue(&job_tx, planned) {
                 shared.in_flight.fetch_sub(1, Ordering::SeqCst);
                 shared.transfers.crew().job_taken();
                 held = Some(unsent);
@@ -267,13 +267,14 @@ impl<'scope> Feed<'scope, '_> {
     /// Waits for room in the queue, starting helpers meanwhile, but not past
     /// a stop: workers that stop taking jobs would otherwise leave the input
     /// thread blocked for good.
-    fn queue(&self, job_tx: &Sender<Planned>, planned: Planned) -> Result<(), Planned> {
+    /// Gives the job back if it could not be queued.
+    fn queue(&self, job_tx: &Sender<Planned>, planned: Planned) -> Option<Planned> {
         loop {
             select! {
-                send(job_tx, planned) -> sent => return sent.map_err(|unsent| unsent.into_inner()),
+                send(job_tx, planned) -> sent => return sent.err().map(|unsent| unsent.into_inner()),
                 recv(self.calls) -> helpers => self.start_workers(helpers.unwrap_or(0)),
                 default(QUEUE_POLL) => if self.shared.pool.cancel.draining() {
-                    return Err(planned);
+                    return Some(planned);
                 },
             }
         }
