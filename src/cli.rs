@@ -80,6 +80,11 @@ pub struct NetArgs {
     /// Wait before the first retry; doubles for each further one (with jitter, at most 10s)
     #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = parse_duration)]
     pub retry_delay: Duration,
+
+    /// Receive at most RATE bytes per second in all, every worker together (e.g. 500K, 2M,
+    /// 1.5MiB; K, M and G are 1024-based)
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub limit_rate: Option<u64>,
 }
 
 /// How one big file is shared among workers; shared by downloads and benchmarks.
@@ -127,6 +132,41 @@ pub struct DownloadArgs {
     /// Name files after the server's Content-Disposition (sanitised) instead of the URL
     #[arg(long)]
     pub content_disposition: bool,
+
+    /// Save under HOST[_PORT]/path/... inside the output directory, as the URL's directories
+    #[arg(short = 'x', long)]
+    pub force_directories: bool,
+
+    /// With -x, leave out the HOST[_PORT] directory
+    #[arg(long, requires = "force_directories")]
+    pub no_host_directories: bool,
+
+    /// With -x, leave out the first N directories of each URL's path
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        requires = "force_directories",
+        allow_negative_numbers = true
+    )]
+    pub cut_dirs: usize,
+
+    /// For a file that exists, ask the server for it only if it is newer (If-Modified-Since);
+    /// a newer one replaces it
+    #[arg(short = 'N', long)]
+    pub timestamping: bool,
+
+    /// Leave each file's time as it was saved instead of the server's Last-Modified
+    #[arg(long)]
+    pub no_remote_time: bool,
+
+    /// At most N connections to one host (scheme, host and port) at once [default: --threads]
+    #[arg(long, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    pub max_per_host: Option<usize>,
+
+    /// Print what would be fetched or skipped, and where, without a single request
+    #[arg(long)]
+    pub dry_run: bool,
 
     /// When to draw progress bars on stderr
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
@@ -245,6 +285,38 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
 }
 
+/// `--limit-rate`: bytes per second, with K, M and G (or KiB, MiB, GiB)
+/// 1024-based as in curl and wget, and fractions (`1.5M`).
+pub fn parse_rate(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a rate (try 500K, 2M, 1.5MiB)"))?;
+    let multiplier: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kib" | "kb" => 1024.0,
+        "m" | "mib" | "mb" => 1024.0 * 1024.0,
+        "g" | "gib" | "gb" => 1024.0 * 1024.0 * 1024.0,
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown rate unit `{}` (use K, M or G, e.g. 500K, 2M)",
+                unit.trim()
+            ));
+        }
+    };
+    let rate = value * multiplier;
+    if !(1.0..=u64::MAX as f64).contains(&rate) {
+        return Err(format!(
+            "`{text}` is not a rate tget can keep to (at least 1 byte/s)"
+        ));
+    }
+    Ok(rate as u64)
+}
+
 /// `--split-min`: tiny ranges would cost a request each for a few bytes.
 pub fn parse_piece_size(text: &str) -> Result<u64, String> {
     const SMALLEST: u64 = 64 * 1024;
@@ -329,6 +401,33 @@ mod tests {
     fn ranges_have_a_floor() {
         assert_eq!(parse_piece_size("64KiB"), Ok(65536));
         assert!(parse_piece_size("0").unwrap_err().contains("64KiB"));
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("500K"), Ok(500 * 1024));
+        assert_eq!(parse_rate("2M"), Ok(2 << 20));
+        assert_eq!(parse_rate("1.5MiB"), Ok(3 << 19));
+        assert_eq!(parse_rate("4096"), Ok(4096));
+        assert!(
+            parse_rate("5X")
+                .unwrap_err()
+                .contains("unknown rate unit `X`")
+        );
+        assert!(parse_rate("fast").is_err());
+        assert!(parse_rate("0").is_err());
+    }
+
+    #[test]
+    fn zero_connections_per_host_is_refused() {
+        let err = Cli::try_parse_from(["tget", "--max-per-host", "0", "http://h/"]).unwrap_err();
+        assert!(err.to_string().contains("0 is not in 1..=1024"), "{err}");
+        let err = Cli::try_parse_from(["tget", "-x", "--cut-dirs", "-1", "http://h/"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("invalid value '-1' for '--cut-dirs"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -136,6 +136,8 @@ pub struct HttpConfig {
     pub max_redirects: u32,
     pub retries: u32,
     pub retry_delay: Duration,
+    /// `--limit-rate`: bytes per second for every worker together.
+    pub limit_rate: Option<u64>,
 }
 
 /// Where human output goes, decided once.
@@ -168,8 +170,14 @@ pub enum Output {
 pub struct FetchConfig {
     pub overwrite: bool,
     pub resume: bool,
+    /// `-N`: an existing file is asked for again only if the server's is newer.
+    pub timestamping: bool,
+    /// Give saved files the server's Last-Modified time.
+    pub remote_time: bool,
     pub content_disposition: bool,
     pub split: SplitPolicy,
+    /// At most this many connections to one host at once; `None`: no limit.
+    pub max_per_host: Option<usize>,
     pub http: HttpConfig,
 }
 
@@ -190,6 +198,8 @@ pub struct Config {
     /// `--save-failed`: where to list the jobs that did not end ok.
     pub save_failed: Option<PathBuf>,
     pub compare: bool,
+    /// `--dry-run`: the plan, without a request.
+    pub dry_run: bool,
 }
 
 /// The synthetic batch the built-in server serves when `bench` gets no URLs.
@@ -238,12 +248,19 @@ impl Config {
             sources,
             threads: args.threads,
             out_dir: args.dir,
-            layout: Layout::default(),
+            layout: Layout {
+                force_directories: args.force_directories,
+                host_directories: !args.no_host_directories,
+                cut_dirs: args.cut_dirs,
+            },
             fetch: FetchConfig {
                 overwrite: args.overwrite,
                 resume: args.resume,
+                timestamping: args.timestamping,
+                remote_time: !args.no_remote_time,
                 content_disposition: args.content_disposition,
                 split: SplitPolicy::for_threads((&args.split).into(), args.threads),
+                max_per_host: args.max_per_host,
                 http: HttpConfig::from_args(&args.net)?,
             },
             sha256,
@@ -255,6 +272,7 @@ impl Config {
             },
             save_failed: args.save_failed,
             compare: args.compare,
+            dry_run: args.dry_run,
         })
     }
 }
@@ -295,8 +313,11 @@ impl BenchConfig {
         FetchConfig {
             overwrite: true,
             resume: false,
+            timestamping: false,
+            remote_time: false,
             content_disposition: false,
             split: SplitPolicy::for_threads(self.split, threads),
+            max_per_host: None,
             http: self.http.clone(),
         }
     }
@@ -317,6 +338,7 @@ impl HttpConfig {
             max_redirects: net.max_redirects,
             retries: net.retries,
             retry_delay: net.retry_delay,
+            limit_rate: net.limit_rate,
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod download;
+pub mod dry_run;
 pub mod engine;
 pub mod exit;
 pub mod input;
@@ -37,6 +38,9 @@ pub fn run(cli: Cli) -> Result<Exit, Fatal> {
         }
         None => {
             let config = Config::from_args(cli.download).or_exit(Exit::Usage)?;
+            if config.dry_run {
+                return dry_run::run(&config);
+            }
             download::run(&config, &cancel)
         }
     }

@@ -468,6 +468,31 @@ mod tests {
             }
 
             #[test]
+            fn url_trees_stay_plain_and_inside(
+                segments in prop::collection::vec(hostile_text(), 0..6),
+                listed in prop::collection::vec(hostile_text(), 0..3),
+                host in any::<bool>(),
+                cut in 0usize..3,
+            ) {
+                let encoded: Vec<String> = segments
+                    .iter()
+                    .map(|s| s.bytes().map(|b| format!("%{b:02x}")).collect())
+                    .collect();
+                let url = format!("http://h:81/{}/last.bin", encoded.join("/"));
+                let layout = Layout { force_directories: true, host_directories: host, cut_dirs: cut };
+                let dirs = directories(&url, &layout, &listed);
+                let mut path = std::path::PathBuf::from("out");
+                for dir in &dirs {
+                    prop_assert!(!dir.is_empty() && dir != "." && dir != "..", "{dir:?}");
+                    prop_assert!(!dir.contains(['/', '\\', '\0']), "{dir:?}");
+                    prop_assert!(!dir.chars().any(char::is_control), "{dir:?}");
+                    path.push(dir);
+                }
+                prop_assert!(path.components().all(|c| matches!(c, Component::Normal(_))));
+                prop_assert_eq!(path.components().count(), dirs.len() + 1);
+            }
+
+            #[test]
             fn claims_never_hand_out_a_name_twice(names in prop::collection::vec("[ab.-]{0,4}", 1..40)) {
                 let mut claims = Claims::default();
                 let mut given = std::collections::HashSet::new();

@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use ureq::Body;
@@ -68,6 +68,10 @@ struct Attempts<'j> {
     http_status: Option<u16>,
     /// Workers that moved the bytes of the saved file.
     workers: usize,
+    /// `-N`: the time of the file under the final name, for If-Modified-Since.
+    newer_than: Option<SystemTime>,
+    /// The server's date for the file was not believable, so it was not used.
+    odd_date: bool,
 }
 
 /// Where a resumed request starts, and the version the part holds.
@@ -165,6 +169,44 @@ impl FinalFile {
     }
 }
 
+/// A part with every byte, about to be verified and published.
+struct Complete {
+    hasher: Option<Sha256>,
+    bytes: u64,
+    /// The server's name for it (`--content-disposition`).
+    name: Option<String>,
+    /// The server's date for it, for the file's time.
+    last_modified: Option<String>,
+}
+
+impl Complete {
+    fn of(hasher: Option<Sha256>, bytes: u64, version: Meta) -> Complete {
+        Complete {
+            hasher,
+            bytes,
+            name: version.name,
+            last_modified: version.last_modified,
+        }
+    }
+}
+
+/// Gives the part the server's date, when there is a believable one: not
+/// before 1980 and not in the future (servers do send 1970). False when a
+/// date was given but is not believable, so the run can say so once.
+fn stamp(files: &PartFiles, last_modified: Option<&str>) -> bool {
+    let Some(date) = last_modified.and_then(|text| httpdate::parse_http_date(text).ok()) else {
+        return true;
+    };
+    let earliest = UNIX_EPOCH + Duration::from_secs(315_532_800);
+    let latest = SystemTime::now() + Duration::from_secs(24 * 3600);
+    if date < earliest || date > latest {
+        return false;
+    }
+    // A file whose time cannot be set is still the right file.
+    let _ = files.dir().set_modified(files.part_name(), date);
+    true
+}
+
 /// How a job's attempts ended well.
 enum Done {
     Saved(Saved),
@@ -219,22 +261,31 @@ impl<'a> Fetcher<'a> {
             Err(error) => return Outcome::failed(error.to_string()),
         };
         let final_file = FinalFile::of(&dir, &job.name);
-        if final_file.is_some() && !self.config.overwrite && !self.config.resume {
+        let config = self.config;
+        let checks_final = config.resume || config.timestamping;
+        if final_file.is_some() && !config.overwrite && !checks_final {
             return Outcome::new(End::Skipped);
         }
+        let newer_than = final_file
+            .filter(|_| config.timestamping && !config.overwrite)
+            .map(|file| file.modified);
         let mut attempts = Attempts {
             job,
             files: PartFiles::new(&dir, &job.name),
-            // Only a regular file is continued: a symlink there counts as present.
-            final_file: final_file.filter(|_| !self.config.overwrite),
+            // Only a regular file is continued: a symlink there counts as
+            // present. `-N` replaces a file rather than continuing it.
+            final_file: final_file.filter(|_| !config.overwrite && newer_than.is_none()),
             took_over: false,
             part_is_ours: false,
             may_share: true,
             made: 0,
             http_status: None,
             workers: 1,
+            newer_than,
+            odd_date: false,
         };
-        if attempts.final_file.is_none() && dir.holds(&job.name) && !self.config.overwrite {
+        let checked = attempts.final_file.is_some() || newer_than.is_some();
+        if !checked && dir.holds(&job.name) && !config.overwrite {
             return Outcome::new(End::Skipped);
         }
         let end = match self.with_retries(&mut attempts) {
@@ -254,6 +305,7 @@ impl<'a> Fetcher<'a> {
             attempts: attempts.made,
             received: clock.received,
             workers: attempts.workers,
+            odd_date: attempts.odd_date,
         }
     }
 
@@ -328,11 +380,12 @@ impl<'a> Fetcher<'a> {
         let resume = may_resume
             .then(|| resume_point(job, &attempts.files, attempts.final_file))
             .flatten();
-        let response = self.request(&job.url, resume.as_ref())?;
+        let response = self.request(&job.url, resume.as_ref(), attempts.newer_than)?;
         let status = response.status().as_u16();
         attempts.http_status = Some(status);
         check_scheme(&response)?;
         match (status, resume) {
+            (304, _) if attempts.newer_than.is_some() => Ok(Done::AlreadyComplete),
             (206, Some(Resume::Append(point))) => self.append(attempts, point, response),
             (206, Some(Resume::Fill { meta, length })) => {
                 self.fill(attempts, meta, length, response)
@@ -359,8 +412,12 @@ impl<'a> Fetcher<'a> {
         &mut self,
         url: &str,
         resume: Option<&Resume>,
+        newer_than: Option<SystemTime>,
     ) -> Result<Response<Body>, FetchError> {
         let mut request = self.transport.get(url);
+        if let Some(time) = newer_than {
+            request = request.header(header::IF_MODIFIED_SINCE, httpdate::fmt_http_date(time));
+        }
         if let Some(resume) = resume {
             let (range, validator) = resume.range_and_validator();
             request = request.header(header::RANGE, range);
@@ -404,7 +461,7 @@ impl<'a> Fetcher<'a> {
             let (received, workers) = sharer.download(response, part)?;
             attempts.workers = workers;
             let hasher = self.hash_part(job, files)?;
-            return self.finish(job, files, hasher, received, meta.name);
+            return self.finish(attempts, Complete::of(hasher, received, meta));
         }
         self.transport
             .lane()
@@ -425,7 +482,7 @@ impl<'a> Fetcher<'a> {
         )?;
         drop(file);
         check_length(received, length)?;
-        self.finish(job, files, hasher, received, meta.name)
+        self.finish(attempts, Complete::of(hasher, received, meta))
     }
 
     /// The missing ranges of a shared part, if the 206 is exactly the first
@@ -459,6 +516,7 @@ impl<'a> Fetcher<'a> {
         let name = self
             .suggested_name(response.headers())
             .or(meta.name.clone());
+        let last_modified = meta.last_modified.clone();
         let part = PartOnDisk {
             file,
             files: files.clone(),
@@ -472,7 +530,13 @@ impl<'a> Fetcher<'a> {
         let (received, workers) = sharer.fill(response, part, length, done)?;
         attempts.workers = workers;
         let hasher = self.hash_part(job, files)?;
-        self.finish(job, files, hasher, received, name)
+        let complete = Complete {
+            hasher,
+            bytes: received,
+            name,
+            last_modified,
+        };
+        self.finish(attempts, complete)
     }
 
     /// Moves a file found under the final name to the part, with a sidecar
@@ -521,7 +585,7 @@ impl<'a> Fetcher<'a> {
     /// The rest of a file after the part, if the 206 is exactly that.
     fn append(
         &mut self,
-        attempts: &Attempts,
+        attempts: &mut Attempts,
         resume: ResumePoint,
         response: Response<Body>,
     ) -> Result<Done, FetchError> {
@@ -539,7 +603,9 @@ impl<'a> Fetcher<'a> {
         if length != offset {
             return restart(files);
         }
-        let name = self.suggested_name(response.headers()).or(meta.name);
+        let name = self
+            .suggested_name(response.headers())
+            .or(meta.name.clone());
         self.transport
             .lane()
             .start(|| file_name(&job.path), Some(total), offset);
@@ -553,13 +619,17 @@ impl<'a> Fetcher<'a> {
         )?;
         drop(file);
         check_length(offset + received, Some(total))?;
-        self.finish(job, files, hasher, offset + received, name)
+        let complete = Complete {
+            name,
+            ..Complete::of(hasher, offset + received, meta)
+        };
+        self.finish(attempts, complete)
     }
 
     /// A 416 to a resumed request: the part may already be the whole file.
     fn complete(
         &mut self,
-        attempts: &Attempts,
+        attempts: &mut Attempts,
         resume: ResumePoint,
         response: Response<Body>,
     ) -> Result<Done, FetchError> {
@@ -571,38 +641,44 @@ impl<'a> Fetcher<'a> {
         if !whole {
             return restart(files);
         }
-        let name = self.suggested_name(response.headers()).or(meta.name);
+        let name = self
+            .suggested_name(response.headers())
+            .or(meta.name.clone());
         drop(response);
         let mut hasher = job.sha256.map(|_| Sha256::new());
         // Without a checksum to compute, the part's length is already known.
         if hasher.is_some() && self.read_part(files, hasher.as_mut())?.1 != offset {
             return restart(files);
         }
-        self.finish(job, files, hasher, offset, name)
+        let complete = Complete {
+            name,
+            ..Complete::of(hasher, offset, meta)
+        };
+        self.finish(attempts, complete)
     }
 
     /// Verifies and publishes a complete part; the sidecar goes with it.
-    fn finish(
-        &self,
-        job: &Job,
-        files: &PartFiles,
-        hasher: Option<Sha256>,
-        bytes: u64,
-        suggested: Option<String>,
-    ) -> Result<Done, FetchError> {
-        if let (Some(expected), Some(hasher)) = (job.sha256, hasher) {
+    fn finish(&self, attempts: &mut Attempts, complete: Complete) -> Result<Done, FetchError> {
+        let (job, files) = (attempts.job, &attempts.files);
+        if let (Some(expected), Some(hasher)) = (job.sha256, complete.hasher) {
             verify_digest(expected, hasher.finalize().into())?;
+        }
+        if self.config.remote_time {
+            attempts.odd_date = !stamp(files, complete.last_modified.as_deref());
         }
         let to = Destination {
             planned: &job.name,
-            suggested: suggested.as_deref(),
+            suggested: complete.name.as_deref(),
             names: self.names,
             scope: &job.scope(),
         };
         let path = publish(files, to)?;
         // A leftover sidecar without its part is harmless: it is never read alone.
         let _ = files.remove_meta();
-        Ok(Done::Saved(Saved { bytes, path }))
+        Ok(Done::Saved(Saved {
+            bytes: complete.bytes,
+            path,
+        }))
     }
 
     /// The job's directory below `-d`, made where missing, never through a symlink.

@@ -145,6 +145,9 @@ pub struct Outcome {
     /// Worker threads that moved the file's bytes: more than 1 for a file
     /// shared by range requests (see `split`).
     pub workers: usize,
+    /// The server dated the file before 1980 or in the future, so it keeps
+    /// the time it was saved at.
+    pub odd_date: bool,
 }
 
 impl Outcome {
@@ -157,6 +160,7 @@ impl Outcome {
             attempts: 0,
             received: 0,
             workers: 1,
+            odd_date: false,
         }
     }
 
@@ -254,6 +258,8 @@ pub struct Totals {
     pub bytes: u64,
     /// Sum of every job's own time: what one thread would have needed.
     pub job_time: Duration,
+    /// Files whose server date was not believable (see `Outcome::odd_date`).
+    pub odd_dates: u64,
 }
 
 impl Totals {
@@ -266,6 +272,7 @@ impl Totals {
         }
         self.bytes += outcome.bytes();
         self.job_time += outcome.elapsed;
+        self.odd_dates += u64::from(outcome.odd_date);
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod activity;
 pub mod fetch;
+pub mod hosts;
 pub mod job;
 pub mod outdir;
 pub mod part;
@@ -16,4 +17,5 @@ pub mod pool;
 pub mod publish;
 pub mod ranges;
 pub mod split;
+pub mod throttle;
 pub mod transport;

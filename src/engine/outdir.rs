@@ -155,6 +155,29 @@ impl Dir {
         Ok(file)
     }
 
+    /// Sets `name`'s modification time (of a symlink itself, never its target).
+    pub fn set_modified(&self, name: &str, time: SystemTime) -> io::Result<()> {
+        let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let stamp = rustix::time::Timespec {
+            tv_sec: i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(since.subsec_nanos()),
+        };
+        let times = rustix::fs::Timestamps {
+            // Access time: left as it is.
+            last_access: rustix::time::Timespec {
+                tv_sec: 0,
+                tv_nsec: rustix::fs::UTIME_OMIT,
+            },
+            last_modification: stamp,
+        };
+        Ok(rustix::fs::utimensat(
+            &*self.fd,
+            name,
+            &times,
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?)
+    }
+
     /// Removes `name` (a symlink itself, never its target); a missing one is fine.
     pub fn remove(&self, name: &str) -> io::Result<()> {
         match rustix::fs::unlinkat(&*self.fd, name, AtFlags::empty()) {

@@ -13,6 +13,7 @@
 //! shared download that wants more workers than are running sends the number
 //! to the input thread, which starts them.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, Scope};
@@ -24,9 +25,11 @@ use ureq::Agent;
 use crate::config::FetchConfig;
 use crate::engine::activity::{self, Board, Lane};
 use crate::engine::fetch::Fetcher;
+use crate::engine::hosts::{Hosts, Slot};
 use crate::engine::job::{FailureKind, Job, JobReport, Outcome, Planned, Status};
 use crate::engine::outdir::Dir;
 use crate::engine::split::{Crew, Transfers};
+use crate::engine::throttle::Throttle;
 use crate::engine::transport::{self, Transport};
 use crate::input::InputError;
 use crate::naming::Claims;
@@ -37,6 +40,9 @@ use crate::stop::{self, Cancel};
 const TAIL_POLL: Duration = Duration::from_millis(50);
 /// How often a full queue is checked for a stop request.
 const QUEUE_POLL: Duration = Duration::from_millis(50);
+/// Lines the input thread reads ahead to find jobs for hosts below
+/// `--max-per-host` while the next ones wait for theirs.
+const WINDOW: usize = 1024;
 /// List lines planned ahead of the workers. Enough that the input thread,
 /// once it has filled the queue, is not woken again for every job taken (a
 /// job is about a hundred bytes, so memory stays flat however long the list).
@@ -91,6 +97,8 @@ pub struct Pool<'a> {
     names: Arc<Mutex<Claims>>,
     /// `-d`, opened once.
     out: Dir,
+    /// `--limit-rate`, for every worker together.
+    throttle: Option<Throttle>,
     /// Ctrl-C reaches this pool's connections while the pool exists.
     _interrupts: stop::Watched,
 }
@@ -101,7 +109,7 @@ struct Shared<'a> {
     board: &'a Arc<Board>,
     /// Planned lines in list order: bad lines wait their turn like jobs, so
     /// one is reported only when a worker reaches it (never after a stop).
-    jobs: Receiver<Planned>,
+    jobs: Receiver<Queued>,
     transfers: Transfers,
     started: AtomicUsize,
     /// Planned lines queued or running, and not yet reported.
@@ -141,6 +149,8 @@ struct Feed<'scope, 'env> {
     scope: &'scope Scope<'scope, 'env>,
     shared: &'scope Shared<'scope>,
     outbox: Outbox,
+    /// Told when a host slot comes free.
+    freed: Receiver<()>,
     calls: Receiver<usize>,
 }
 
@@ -152,7 +162,7 @@ impl<'a> Pool<'a> {
         names: Arc<Mutex<Claims>>,
         out: Dir,
     ) -> Pool<'a> {
-        let agent = transport::agent(&fetch.http, threads);
+        let agent = transport::agent(&fetch.http, threads, fetch.max_per_host);
         Pool {
             _interrupts: stop::watch(&agent),
             threads,
@@ -161,6 +171,7 @@ impl<'a> Pool<'a> {
             cancel,
             names,
             out,
+            throttle: fetch.http.limit_rate.map(Throttle::new),
         }
     }
 
@@ -175,16 +186,17 @@ impl<'a> Pool<'a> {
         mut on_report: impl FnMut(JobReport),
     ) -> (PoolRun, Unstarted<I>) {
         let started = Instant::now();
-        let (job_tx, job_rx) = bounded::<Planned>(QUEUED_JOBS.max(2 * self.threads));
+        let (job_tx, job_rx) = bounded::<Queued>(QUEUED_JOBS.max(2 * self.threads));
         let (report_tx, report_rx) = unbounded();
         let (stats_tx, stats_rx) = unbounded();
         let (finished_tx, finished) = bounded::<()>(0);
         let (crew, calls) = Crew::new(self.threads);
+        let (hosts, freed) = Hosts::new(self.fetch.max_per_host);
         let shared = Shared {
             pool: self,
             board,
             jobs: job_rx,
-            transfers: Transfers::new(self.fetch.split, crew),
+            transfers: Transfers::new(self.fetch.split, crew, hosts),
             started: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             alive: AtomicUsize::new(0),
@@ -202,6 +214,7 @@ impl<'a> Pool<'a> {
                 shared: &shared,
                 outbox,
                 calls,
+                freed,
             };
             let input = thread::Builder::new()
                 .name("tget-input".into())
@@ -220,7 +233,7 @@ impl<'a> Pool<'a> {
             wall: started.elapsed(),
             workers: workers.into_iter().map(|(_, stats)| stats).collect(),
         };
-        let queued: Vec<Planned> = shared.jobs.try_iter().collect();
+        let queued: Vec<Planned> = shared.jobs.try_iter().map(|(planned, _)| planned).collect();
         (run, Unstarted::new(queued, left))
     }
 }
@@ -228,21 +241,30 @@ impl<'a> Pool<'a> {
 impl<'scope> Feed<'scope, '_> {
     /// Queues planned lines and starts a worker per job until the pool is
     /// full (a bad line needs only some worker to report it); then starts
-    /// the helpers shared downloads ask for until the run ends.
-    fn run<I: Iterator<Item = Planned>>(self, mut jobs: I, job_tx: Sender<Planned>) -> Left<I> {
+    /// the helpers shared downloads ask for until the run ends. A job whose
+    /// host is at `--max-per-host` waits in a window of `WINDOW` lines
+    /// while the lines after it go ahead.
+    fn run<I: Iterator<Item = Planned>>(self, mut jobs: I, job_tx: Sender<Queued>) -> Left<I> {
         let shared = self.shared;
-        let mut held = None;
-        for planned in jobs.by_ref() {
+        let mut window = Window::default();
+        loop {
             if shared.pool.cancel.draining() {
-                held = Some(planned);
                 break;
             }
-            shared.board.job_queued();
+            let (planned, slot) = match window.next_ready(&mut jobs, shared) {
+                Ok(ready) => ready,
+                Err(NotReady::Wait) => {
+                    self.wait_for_a_slot();
+                    continue;
+                }
+                Err(NotReady::Done) => break,
+            };
             let needs_worker = planned.is_ok() || shared.started.load(Ordering::SeqCst) == 0;
             if needs_worker
                 && let Err(error) = self.start_worker()
                 && shared.alive.load(Ordering::SeqCst) == 0
             {
+                shared.transfers.hosts().give_back(slot);
                 let _ = self.outbox.reports.send(unstarted(planned, &error));
                 continue;
             }
@@ -250,10 +272,11 @@ impl<'scope> Feed<'scope, '_> {
             // while a job is on its way to one of them.
             shared.in_flight.fetch_add(1, Ordering::SeqCst);
             shared.transfers.crew().job_queued();
-            if let Some(unsent) = self.queue(&job_tx, planned) {
+            if let Some((unsent, slot)) = self.queue(&job_tx, (planned, slot)) {
                 shared.in_flight.fetch_sub(1, Ordering::SeqCst);
                 shared.transfers.crew().job_taken();
-                held = Some(unsent);
+                shared.transfers.hosts().give_back(slot);
+                window.held.push_front(unsent);
                 break;
             }
         }
@@ -261,22 +284,34 @@ impl<'scope> Feed<'scope, '_> {
         shared.settle();
         drop(job_tx);
         self.answer_calls();
-        Left { held, rest: jobs }
+        Left {
+            held: window.held.into(),
+            rest: jobs,
+        }
     }
 
     /// Waits for room in the queue, starting helpers meanwhile, but not past
     /// a stop: workers that stop taking jobs would otherwise leave the input
-    /// thread blocked for good.
-    /// Gives the job back if it could not be queued.
-    fn queue(&self, job_tx: &Sender<Planned>, planned: Planned) -> Option<Planned> {
+    /// thread blocked for good. Gives the job back if it could not be queued.
+    fn queue(&self, job_tx: &Sender<Queued>, job: Queued) -> Option<Queued> {
         loop {
             select! {
-                send(job_tx, planned) -> sent => return sent.err().map(|unsent| unsent.into_inner()),
+                send(job_tx, job) -> sent => return sent.err().map(|unsent| unsent.into_inner()),
                 recv(self.calls) -> helpers => self.start_workers(helpers.unwrap_or(0)),
                 default(QUEUE_POLL) => if self.shared.pool.cancel.draining() {
-                    return Some(planned);
+                    return Some(job);
                 },
             }
+        }
+    }
+
+    /// Every job in reach is for a host at its limit: wait for one to free a
+    /// slot (or a stop, or a shared download asking for helpers).
+    fn wait_for_a_slot(&self) {
+        select! {
+            recv(self.freed) -> _ => {},
+            recv(self.calls) -> helpers => self.start_workers(helpers.unwrap_or(0)),
+            default(QUEUE_POLL) => {},
         }
     }
 
@@ -326,18 +361,77 @@ impl<'scope> Feed<'scope, '_> {
     }
 }
 
+/// A planned line on its way to a worker, with its host's slot.
+type Queued = (Planned, Slot);
+
+/// Lines read from the list that wait for a slot of their host, in list order.
+#[derive(Default)]
+struct Window {
+    held: VecDeque<Planned>,
+}
+
+/// Why the input thread has nothing to queue now.
+enum NotReady {
+    /// Every line in reach waits for a host; the list may have more.
+    Wait,
+    /// The list is done and nothing waits.
+    Done,
+}
+
+impl Window {
+    /// The first line whose host has a free slot: one that was waiting,
+    /// else the next ones of the list, those for full hosts set aside (up
+    /// to `WINDOW` of them).
+    fn next_ready(
+        &mut self,
+        jobs: &mut impl Iterator<Item = Planned>,
+        shared: &Shared,
+    ) -> Result<Queued, NotReady> {
+        let hosts = shared.transfers.hosts();
+        for i in 0..self.held.len() {
+            if let Some(slot) = take_slot(hosts, &self.held[i]) {
+                let planned = self.held.remove(i).expect("an index in range");
+                return Ok((planned, slot));
+            }
+        }
+        while self.held.len() < WINDOW {
+            let Some(planned) = jobs.next() else {
+                return Err(if self.held.is_empty() {
+                    NotReady::Done
+                } else {
+                    NotReady::Wait
+                });
+            };
+            shared.board.job_queued();
+            match take_slot(hosts, &planned) {
+                Some(slot) => return Ok((planned, slot)),
+                None => self.held.push_back(planned),
+            }
+        }
+        Err(NotReady::Wait)
+    }
+}
+
+/// A slot of the job's host; a bad line needs none.
+fn take_slot(hosts: &Hosts, planned: &Planned) -> Option<Slot> {
+    match planned {
+        Ok(job) => hosts.try_take(&job.url),
+        Err(_) => Some(Slot::none()),
+    }
+}
+
 /// What the input thread had not queued when the run stopped.
 struct Left<I> {
-    /// Read from the list, then held back by the stop.
-    held: Option<Planned>,
+    /// Read from the list, then held back: by a full host, or by the stop.
+    held: Vec<Planned>,
     rest: I,
 }
 
-/// The planned lines a stopped run never started, in list order: those left
-/// in the queue, then the rest of the list, read on demand.
+/// The planned lines a stopped run never started: those left in the queue,
+/// those waiting for their host, then the rest of the list, read on demand.
 pub struct Unstarted<I> {
     queued: std::vec::IntoIter<Planned>,
-    held: Option<Planned>,
+    held: std::vec::IntoIter<Planned>,
     rest: I,
 }
 
@@ -345,7 +439,7 @@ impl<I> Unstarted<I> {
     fn new(queued: Vec<Planned>, left: Left<I>) -> Unstarted<I> {
         Unstarted {
             queued: queued.into_iter(),
-            held: left.held,
+            held: left.held.into_iter(),
             rest: left.rest,
         }
     }
@@ -357,7 +451,7 @@ impl<I: Iterator<Item = Planned>> Iterator for Unstarted<I> {
     fn next(&mut self) -> Option<Planned> {
         self.queued
             .next()
-            .or_else(|| self.held.take())
+            .or_else(|| self.held.next())
             .or_else(|| self.rest.next())
     }
 }
@@ -387,7 +481,12 @@ impl<'a> Worker<'a> {
         let pool = shared.pool;
         activity::enter(shared.board, index);
         let lane = shared.board.lane(index);
-        let transport = Transport::new(pool.agent.clone(), &pool.fetch.http, pool.cancel, lane);
+        let shared_transport = transport::Shared {
+            http: &pool.fetch.http,
+            cancel: pool.cancel,
+            throttle: pool.throttle.as_ref(),
+        };
+        let transport = Transport::new(pool.agent.clone(), shared_transport, lane);
         let fetcher = Fetcher::new(
             transport,
             pool.fetch,
@@ -413,9 +512,9 @@ impl<'a> Worker<'a> {
         let mut no_more_jobs = false;
         while !self.shared.pool.cancel.draining() {
             match self.next_work(&mut no_more_jobs) {
-                Next::Job(job) => {
+                Next::Job(job, slot) => {
                     self.stats.idle += waiting_since.elapsed();
-                    self.run_job(job);
+                    self.run_job(job, slot);
                 }
                 Next::BadLine(error) => {
                     self.pass_on(JobReport::invalid_line(error));
@@ -470,18 +569,20 @@ impl<'a> Worker<'a> {
         }
     }
 
-    fn taken(&self, planned: Planned) -> Next {
+    fn taken(&self, (planned, slot): Queued) -> Next {
         self.shared.transfers.crew().job_taken();
         match planned {
-            Ok(job) => Next::Job(job),
+            Ok(job) => Next::Job(job, slot),
             Err(bad_line) => Next::BadLine(bad_line),
         }
     }
 
-    fn run_job(&mut self, job: Job) {
+    fn run_job(&mut self, job: Job, slot: Slot) {
         let _busy = self.shared.transfers.crew().busy();
         let started = Instant::now();
         let outcome = self.fetcher.run(&job);
+        // The connection is back in the pool: the host may take another job.
+        self.shared.transfers.hosts().give_back(slot);
         if outcome.failure_kind() == Some(FailureKind::StopsBatch) {
             self.shared
                 .pool
@@ -519,7 +620,7 @@ impl<'a> Worker<'a> {
 }
 
 enum Next {
-    Job(Job),
+    Job(Job, Slot),
     BadLine(InputError),
     Help,
     Wait,

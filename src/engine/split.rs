@@ -22,6 +22,7 @@ use ureq::http::{Response, header};
 use ureq::{Body, ResponseExt};
 
 use crate::config::SplitPolicy;
+use crate::engine::hosts::{Hosts, Slot};
 use crate::engine::job::FetchError;
 use crate::engine::part::{Meta, PartFiles};
 use crate::engine::ranges::Ranges;
@@ -248,6 +249,9 @@ pub struct Piece {
     span: Mutex<Span>,
     /// A worker is downloading it (or has it reserved).
     taken: AtomicBool,
+    /// The host slot a helper took for it (`--max-per-host`); the owner's
+    /// ranges run on its job's slot.
+    slot: Mutex<Option<Slot>>,
 }
 
 impl Piece {
@@ -279,17 +283,19 @@ impl Piece {
 pub struct Transfers {
     policy: SplitPolicy,
     crew: Crew,
+    hosts: Hosts,
     open: Mutex<Vec<Arc<Piece>>>,
     offer_tx: Sender<()>,
     offer_rx: Receiver<()>,
 }
 
 impl Transfers {
-    pub fn new(policy: SplitPolicy, crew: Crew) -> Transfers {
+    pub fn new(policy: SplitPolicy, crew: Crew, hosts: Hosts) -> Transfers {
         let (offer_tx, offer_rx) = bounded(64);
         Transfers {
             policy,
             crew,
+            hosts,
             open: Mutex::new(Vec::new()),
             offer_tx,
             offer_rx,
@@ -341,6 +347,7 @@ impl Transfers {
                     file: file.clone(),
                     span: Mutex::new(Span::new(start, end)),
                     taken: AtomicBool::new(i == 0 || !offer),
+                    slot: Mutex::new(None),
                 })
             })
             .collect();
@@ -364,22 +371,52 @@ impl Transfers {
             && *piece.file.active.lock().expect("poisoned") < self.policy.max_pieces
     }
 
+    /// Whether an idle worker could take a range now, its host's limit allowing.
     pub fn has_offer(&self) -> bool {
-        self.open
+        let urls: Vec<String> = self
+            .open
             .lock()
             .expect("poisoned")
             .iter()
-            .any(|p| !p.taken.load(Ordering::SeqCst) || self.can_split(p))
+            .filter(|p| !p.taken.load(Ordering::SeqCst) || self.can_split(p))
+            .map(|p| p.file.url.clone())
+            .collect();
+        // Asked with the pieces' lock let go: locks are never held two at once.
+        urls.iter().any(|url| self.hosts.has_room(url))
     }
 
-    /// Takes the tail half of the largest range that can still be cut.
+    /// For an idle worker: a range, with a slot of its host for it.
     pub fn take_offer(&self) -> Option<Arc<Piece>> {
-        self.take_where(|_| true)
+        let mut hosts: Vec<String> = self
+            .open
+            .lock()
+            .expect("poisoned")
+            .iter()
+            .map(|p| p.file.url.clone())
+            .collect();
+        hosts.dedup();
+        for url in hosts {
+            let Some(slot) = self.hosts.try_take(&url) else {
+                continue;
+            };
+            match self.take_where(|piece| piece.file.url == url) {
+                Some(piece) => {
+                    *piece.slot.lock().expect("poisoned") = Some(slot);
+                    return Some(piece);
+                }
+                None => self.hosts.give_back(slot),
+            }
+        }
+        None
     }
 
-    /// Like `take_offer`, within one file.
+    /// Like `take_offer`, within one file, for its owner (on its job's slot).
     pub fn take_offer_from(&self, file: &Arc<SharedFile>) -> Option<Arc<Piece>> {
         self.take_where(|piece| Arc::ptr_eq(&piece.file, file))
+    }
+
+    pub fn hosts(&self) -> &Hosts {
+        &self.hosts
     }
 
     /// A range nobody has started comes first; otherwise the tail half of the
@@ -410,6 +447,7 @@ impl Transfers {
             file: victim.file.clone(),
             span: Mutex::new(tail),
             taken: AtomicBool::new(true),
+            slot: Mutex::new(None),
         });
         open.push(piece.clone());
         Some(piece)
@@ -421,6 +459,9 @@ impl Transfers {
             .lock()
             .expect("poisoned")
             .retain(|p| !Arc::ptr_eq(p, piece));
+        if let Some(slot) = piece.slot.lock().expect("poisoned").take() {
+            self.hosts.give_back(slot);
+        }
         if let Err(error) = result {
             piece.file.fail(error);
         }
@@ -608,9 +649,16 @@ impl Sharer<'_, '_> {
     /// a retry asks only for the rest.
     fn pump(&mut self, piece: &Piece, body: &mut impl Read) -> Result<(), FetchError> {
         let file = &piece.file;
-        let mut end = piece.bounds().1;
+        let asked_to = piece.bounds().1;
+        let mut end = asked_to;
         loop {
             let want = piece.remaining().min(self.buffer.len() as u64) as usize;
+            if want == 0 && end == asked_to {
+                // The body is read whole: one more read sees its end, which is
+                // what hands the connection back to the pool for the next range.
+                let _ = body.read(&mut self.buffer[..1]);
+                return Ok(());
+            }
             if want == 0 || file.failed.load(Ordering::SeqCst) {
                 return Ok(());
             }
@@ -735,6 +783,7 @@ mod tests {
                 min_piece,
             },
             crew,
+            Hosts::new(None).0,
         )
     }
 

@@ -21,6 +21,7 @@ use ureq::{Agent, Body, RequestBuilder, ResponseExt};
 use crate::config::HttpConfig;
 use crate::engine::activity::{self, Lane};
 use crate::engine::job::FetchError;
+use crate::engine::throttle::Throttle;
 use crate::stop::Cancel;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -29,8 +30,10 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 const PAUSE_STEP: Duration = Duration::from_millis(50);
 
 /// One agent per run, cloned into every worker: clones share one connection
-/// pool, so each worker keeps reusing its own keep-alive connection.
-pub fn agent(http: &HttpConfig, threads: usize) -> Agent {
+/// pool, so each worker keeps reusing its own keep-alive connection. With a
+/// limit per host, the pool keeps no more idle connections to a host than
+/// it may have open, so a finished connection is reused, never added to.
+pub fn agent(http: &HttpConfig, threads: usize, per_host: Option<usize>) -> Agent {
     let config = Agent::config_builder()
         .timeout_connect(Some(http.connect_timeout))
         .timeout_recv_response(Some(http.read_timeout))
@@ -47,7 +50,7 @@ pub fn agent(http: &HttpConfig, threads: usize) -> Agent {
         // ureq keeps 3 idle connections per host by default; a pool of N workers
         // on one host would then reconnect all the time.
         .max_idle_connections(threads.max(10) * 2)
-        .max_idle_connections_per_host(threads.max(3) * 2)
+        .max_idle_connections_per_host(per_host.unwrap_or(threads.max(3) * 2))
         .build();
     Agent::with_parts(config, Watching::default(), DefaultResolver::default())
 }
@@ -87,16 +90,27 @@ pub struct Transport<'a> {
     http: &'a HttpConfig,
     cancel: &'a Cancel,
     lane: Lane<'a>,
+    /// `--limit-rate`, shared by every worker of the run.
+    throttle: Option<&'a Throttle>,
     clock: Clock,
 }
 
+/// What a worker's transport shares with the others of its run.
+#[derive(Clone, Copy)]
+pub struct Shared<'a> {
+    pub http: &'a HttpConfig,
+    pub cancel: &'a Cancel,
+    pub throttle: Option<&'a Throttle>,
+}
+
 impl<'a> Transport<'a> {
-    pub fn new(agent: Agent, http: &'a HttpConfig, cancel: &'a Cancel, lane: Lane<'a>) -> Self {
+    pub fn new(agent: Agent, shared: Shared<'a>, lane: Lane<'a>) -> Self {
         Transport {
             agent,
-            http,
-            cancel,
+            http: shared.http,
+            cancel: shared.cancel,
             lane,
+            throttle: shared.throttle,
             clock: Clock::default(),
         }
     }
@@ -137,16 +151,21 @@ impl<'a> Transport<'a> {
         buffer: &mut [u8],
     ) -> (usize, Result<bool, FetchError>) {
         let mut filled = 0;
+        let most = self.throttle.map_or(buffer.len(), Throttle::read_size);
         while filled < buffer.len() {
             if self.cancel.aborted() {
                 return (filled, Err(FetchError::Cancelled));
             }
-            match body.read(&mut buffer[filled..]) {
+            let end = buffer.len().min(filled + most);
+            match body.read(&mut buffer[filled..end]) {
                 Ok(0) => return (filled, Ok(true)),
                 Ok(n) => {
                     filled += n;
                     self.clock.received += n as u64;
                     self.lane.advance(n as u64);
+                    if let Some(throttle) = self.throttle {
+                        throttle.pay(n, self.cancel);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // A read error from a response body wraps the ureq error that caused it.
@@ -223,9 +242,18 @@ pub fn status_error(response: &Response<Body>) -> FetchError {
     }
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is rare for downloads and ignored).
+/// `Retry-After` in seconds, or as an HTTP date (then the time until it;
+/// a date already past means now).
 fn retry_after(value: Option<&str>) -> Option<Duration> {
-    value?.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let value = value?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(
+        date.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 /// Exponential backoff with jitter, or the server's `Retry-After` (capped).
@@ -324,7 +352,18 @@ mod tests {
     #[test]
     fn retry_after_seconds() {
         assert_eq!(retry_after(Some(" 3 ")), Some(Duration::from_secs(3)));
-        assert_eq!(retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(
+            retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+            Some(Duration::ZERO),
+            "a date gone by: retry at once"
+        );
+        let soon = std::time::SystemTime::now() + Duration::from_secs(120);
+        let wait = retry_after(Some(&httpdate::fmt_http_date(soon))).unwrap();
+        assert!(
+            wait > Duration::from_secs(110) && wait <= Duration::from_secs(120),
+            "{wait:?}"
+        );
+        assert_eq!(retry_after(Some("soon")), None);
         assert_eq!(retry_after(None), None);
     }
 

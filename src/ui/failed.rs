@@ -46,7 +46,7 @@ impl FailedList {
         let why = report.outcome.error().unwrap_or("failed");
         match &report.path {
             Some(path) => {
-                let line = job_line(&report.url, path, report.sha256);
+                let line = job_line(&report.url, path, report.sha256, &report.listed_dir);
                 self.write(&format!("# {why} ({})", report.origin), &line);
             }
             // A list line that never became a job goes back as it was; its
@@ -59,7 +59,7 @@ impl FailedList {
     pub fn unstarted(&mut self, planned: &Planned, why: &str) {
         match planned {
             Ok(job) => {
-                let line = job_line(&job.url, &job.path, job.sha256);
+                let line = job_line(&job.url, &job.path, job.sha256, &job.listed_dir);
                 self.write(&format!("# not started: {why} ({})", job.origin), &line);
             }
             Err(bad_line) => self.write(&format!("# {bad_line}"), &bad_line.text),
@@ -92,8 +92,10 @@ impl FailedList {
     }
 }
 
-/// `URL out=NAME [sha256=HEX]` for a job saved (or to be saved) at `path`.
-fn job_line(url: &str, path: &Path, sha256: Option<[u8; 32]>) -> String {
+/// `URL out=NAME [sha256=HEX] [dir=SUBDIR]` for a job saved (or to be
+/// saved) at `path`; `dir=` is the list's own, so the same flags (`-x`)
+/// put the file in the same place again.
+fn job_line(url: &str, path: &Path, sha256: Option<[u8; 32]>, dir: &[String]) -> String {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -101,6 +103,9 @@ fn job_line(url: &str, path: &Path, sha256: Option<[u8; 32]>) -> String {
     let mut line = format!("{url} out={}", input::encode_value(&name));
     if let Some(digest) = sha256 {
         line.push_str(&format!(" sha256={}", hex(&digest)));
+    }
+    if !dir.is_empty() {
+        line.push_str(&format!(" dir={}", input::encode_value(&dir.join("/"))));
     }
     line
 }
@@ -111,10 +116,17 @@ mod tests {
 
     #[test]
     fn a_listed_job_reads_back_as_the_same_job() {
-        let line = job_line("http://h/a?x=1", Path::new("out/a b-1.txt"), Some([7; 32]));
+        let dir = ["sub dir".to_string(), "x".to_string()];
+        let line = job_line(
+            "http://h/a?x=1",
+            Path::new("out/sub dir/x/a b-1.txt"),
+            Some([7; 32]),
+            &dir,
+        );
         let entry = input::parse_line(&line).unwrap().unwrap();
         assert_eq!(entry.url, "http://h/a?x=1");
         assert_eq!(entry.out.as_deref(), Some("a b-1.txt"));
         assert_eq!(entry.sha256, Some([7; 32]));
+        assert_eq!(entry.dir, dir);
     }
 }

@@ -104,6 +104,21 @@ impl<W: Write> Reporter<W> {
     /// Prints the summary: human text on stderr (unless quiet), and with
     /// `--json` a final summary object on stdout.
     pub fn finish(&mut self, summary: &Summary, quiet: bool) {
+        if !quiet && self.totals.odd_dates > 0 {
+            let files = match self.totals.odd_dates {
+                1 => "1 file".to_string(),
+                n => format!("{n} files"),
+            };
+            eprintln!(
+                "tget: note: the server dated {files} before 1980 or in the future; \
+                 {} the time of saving instead",
+                if self.totals.odd_dates == 1 {
+                    "it keeps"
+                } else {
+                    "they keep"
+                }
+            );
+        }
         if !quiet {
             // A closed stderr is no reason to lose the exit code of the downloads.
             let _ = io::stderr()

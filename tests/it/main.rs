@@ -4,6 +4,7 @@
 
 mod support; // the one way to run tget, the server, shared checks
 
+mod batch_control; // per-host limit, rate limit, directory trees, -N, server times, dry run
 mod bench; // `tget bench`: tables, exports, plot, scratch files
 mod cli; // help, exit codes, usage errors
 mod compare; // `--compare`

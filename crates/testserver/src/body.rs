@@ -4,6 +4,7 @@
 //! should have received.
 
 use std::io::{self, Read};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -60,14 +61,40 @@ fn fill(seed: u64, offset: u64, out: &mut [u8]) {
 }
 
 pub(crate) fn sleep_unless_stopping(duration: Duration, stopping: &AtomicBool) {
+    sleep_unless(duration, stopping, None);
+}
+
+/// Sleeps until `duration` has passed, the server stops, or the client at
+/// `peer` hangs up; false for a hang-up. Noticing it at once keeps the
+/// count of open connections true while a paced body waits.
+fn sleep_unless(duration: Duration, stopping: &AtomicBool, peer: Option<RawFd>) -> bool {
     let deadline = Instant::now() + duration;
     while !stopping.load(Ordering::Relaxed) {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return;
+            return true;
         }
-        thread::sleep(left.min(Duration::from_millis(20)));
+        let step = left.min(Duration::from_millis(20));
+        match peer {
+            Some(fd) if hung_up(fd, step) => return false,
+            Some(_) => {}
+            None => thread::sleep(step),
+        }
     }
+    true
+}
+
+/// Waits up to `wait` for the peer at `fd` to close its end.
+fn hung_up(fd: RawFd, wait: Duration) -> bool {
+    let mut poll = libc::pollfd {
+        fd,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    let timeout = libc::c_int::try_from(wait.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: one valid pollfd, for the duration of the call.
+    let ready = unsafe { libc::poll(&mut poll, 1, timeout) };
+    ready > 0 && poll.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
 }
 
 /// One response's body bytes, `position..end` of the file, made on the fly.
@@ -80,6 +107,8 @@ pub(crate) struct Body<'a> {
     pub(crate) started: Instant,
     pub(crate) sent: u64,
     pub(crate) stopping: &'a AtomicBool,
+    /// The client's socket, to stop pacing the moment it hangs up.
+    pub(crate) peer: Option<RawFd>,
 }
 
 impl Read for Body<'_> {
@@ -102,7 +131,10 @@ impl Read for Body<'_> {
             // the last byte would hold up the next request on a keep-alive
             // connection and make reused connections look slow.
             let due = Duration::from_secs_f64((self.sent + limit) as f64 / rate as f64);
-            sleep_unless_stopping(due.saturating_sub(self.started.elapsed()), self.stopping);
+            let wait = due.saturating_sub(self.started.elapsed());
+            if !sleep_unless(wait, self.stopping, self.peer) {
+                return Err(io::Error::from(io::ErrorKind::BrokenPipe));
+            }
         }
         let n = limit as usize;
         fill(self.seed, self.position, &mut buf[..n]);
@@ -140,6 +172,7 @@ mod tests {
             started: Instant::now(),
             sent: 0,
             stopping: &stopping,
+            peer: None,
         };
         let mut buf = vec![0; 4096];
         let mut total = 0;

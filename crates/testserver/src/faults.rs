@@ -50,7 +50,7 @@ struct Faults {
     fail: u64,
     fail_ranges: u64,
     fail_status: Option<u16>,
-    retry_after: Option<u64>,
+    retry_after: Option<String>,
     redirect: Option<String>,
     redirects: u64,
     content_disposition: Option<String>,
@@ -64,6 +64,8 @@ struct Faults {
     change_after: Option<u64>,
     ignore_range: bool,
     bad_range: bool,
+    last_modified: Option<String>,
+    send_buffer: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -91,7 +93,7 @@ impl Faults {
             "fail" => self.fail = number.unwrap_or(0),
             "fail_status" => self.fail_status = status,
             "fail_ranges" => self.fail_ranges = number.unwrap_or(0),
-            "retry_after" => self.retry_after = number,
+            "retry_after" => self.retry_after = Some(value),
             "redirect" => self.redirect = Some(value),
             "redirects" => self.redirects = number.unwrap_or(0),
             "cd" => self.content_disposition = Some(value),
@@ -112,6 +114,8 @@ impl Faults {
             "change_after" => self.change_after = number,
             "ignore_range" => self.ignore_range = value == "1",
             "bad_range" => self.bad_range = value == "1",
+            "last_modified" => self.last_modified = Some(value),
+            "sndbuf" => self.send_buffer = number.and_then(|n| usize::try_from(n).ok()),
             _ => {}
         }
     }
@@ -157,11 +161,13 @@ pub(crate) fn plan(head: &RequestHead, path: &str, query: &str, history: &Histor
         faults.version.clone()
     };
     plan.serve_version(path, &version);
-    match faults.validator {
-        Validator::ETag => {}
-        Validator::Date => plan.validator = Some(("Last-Modified", date_of(plan.seed))),
-        Validator::None => plan.validator = None,
+    match (&faults.last_modified, faults.validator) {
+        (Some(date), _) => plan.validator = Some(("Last-Modified", date.clone())),
+        (None, Validator::ETag) => {}
+        (None, Validator::Date) => plan.validator = Some(("Last-Modified", date_of(plan.seed))),
+        (None, Validator::None) => plan.validator = None,
     }
+    plan.send_buffer = faults.send_buffer;
     if let Some(value) = &faults.content_disposition {
         plan.headers
             .push_str(&format!("Content-Disposition: {value}\r\n"));

@@ -19,7 +19,8 @@
 //! - `status=CODE`: answer with this status and a short text body
 //! - `fail=N`: the first N requests for this path get a 503
 //! - `fail_status=CODE`: with `fail`, answer those requests with CODE instead of 503
-//! - `retry_after=S`: with `fail`, also send `Retry-After: S`
+//! - `retry_after=S`: with `fail`, also send `Retry-After: S` (seconds, or
+//!   an HTTP date, as given)
 //! - `fail_ranges=N`: the first N range requests for this path get a 503
 //! - `redirect=PATH`: answer 302 to PATH on this server
 //! - `redirects=N`: answer 302 to the same URL with `redirects=N-1` (a chain of N)
@@ -36,6 +37,10 @@
 //!   for this path (default: all)
 //! - `validator=etag|date|none`: send an `ETag` (default), a `Last-Modified`
 //!   date, or neither; `If-Range` is compared with whichever is sent
+//! - `last_modified=DATE`: send `Last-Modified: DATE` as the validator
+//!   (with any `validator=`), e.g. a date servers get wrong, like 1970
+//! - `sndbuf=BYTES`: a send buffer this small, so bytes counted as sent are
+//!   close to those the client has read (for measuring a client's rate)
 //! - `change_after=K`: requests after the K-th for this path get a changed
 //!   file (other bytes, other validator), as if it were replaced on the server
 //! - `ignore_range=1`: never answer a range, always 200 with the whole body
@@ -76,6 +81,7 @@ mod serve;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -113,6 +119,10 @@ struct Shared {
     connections: AtomicU64,
     /// Body bytes written to clients, every response's together.
     body_bytes: AtomicU64,
+    /// The most connections open at once so far.
+    peak: AtomicU64,
+    /// The sockets of the connections not known to be closed, for `peak`.
+    open: Mutex<Vec<RawFd>>,
     /// Connection threads that have not ended yet (no handles are kept).
     live: Mutex<usize>,
     none_live: Condvar,
@@ -190,6 +200,11 @@ impl Server {
             .live
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The most connections that were open at once so far.
+    pub fn peak_connections(&self) -> u64 {
+        self.shared.peak.load(Ordering::Relaxed)
     }
 
     /// TCP connections accepted so far.
@@ -275,7 +290,7 @@ fn accept(listener: &TcpListener, shared: &Arc<Shared>) {
         }
         let Ok(stream) = stream else { continue };
         shared.connections.fetch_add(1, Ordering::Relaxed);
-        let live = Live::enter(shared.clone());
+        let live = Live::enter(shared.clone(), &stream);
         // A failed spawn drops the closure, and `live` with it.
         let _ = thread::Builder::new()
             .name("tget-srv-conn".into())
@@ -287,23 +302,53 @@ fn accept(listener: &TcpListener, shared: &Arc<Shared>) {
 }
 
 /// A connection thread, counted in `Shared::live` until it ends.
-struct Live(Arc<Shared>);
+struct Live(Arc<Shared>, RawFd);
 
 impl Live {
-    fn enter(shared: Arc<Shared>) -> Live {
-        *shared.live.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-        Live(shared)
+    fn enter(shared: Arc<Shared>, stream: &TcpStream) -> Live {
+        let fd = stream.as_raw_fd();
+        let mut live = shared.live.lock().unwrap_or_else(PoisonError::into_inner);
+        *live += 1;
+        let mut open = shared.open.lock().unwrap_or_else(PoisonError::into_inner);
+        // Connections whose client hung up before this one connected are
+        // not open any more, whether or not their threads have noticed:
+        // packets arrive in order, so this counts what a client really had.
+        open.retain(|&other| !hung_up(other));
+        open.push(fd);
+        shared.peak.fetch_max(open.len() as u64, Ordering::Relaxed);
+        drop(open);
+        drop(live);
+        Live(shared, fd)
     }
 }
 
 impl Drop for Live {
     fn drop(&mut self) {
         let mut live = self.0.live.lock().unwrap_or_else(PoisonError::into_inner);
+        // Forgotten before the descriptor closes, so a new socket reusing
+        // its number is never taken for it.
+        self.0
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|&fd| fd != self.1);
         *live -= 1;
         if *live == 0 {
             self.0.none_live.notify_all();
         }
     }
+}
+
+/// Whether the client at `fd` has closed its end (without waiting).
+fn hung_up(fd: RawFd) -> bool {
+    let mut poll = libc::pollfd {
+        fd,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, for the duration of the call.
+    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+    ready > 0 && poll.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
 }
 
 #[cfg(test)]

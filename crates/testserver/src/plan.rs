@@ -29,6 +29,9 @@ pub(crate) struct Plan {
     pub(crate) cut: Option<(u64, Cut)>,
     /// Send this many body bytes, then nothing until the server stops.
     pub(crate) stall_after: Option<u64>,
+    /// The socket's send buffer, so bytes counted as sent are near those
+    /// the client has read (for measuring a client's rate).
+    pub(crate) send_buffer: Option<usize>,
 }
 
 /// A short `text/plain` response.
@@ -87,6 +90,7 @@ impl Plan {
             framing: Framing::ContentLength,
             cut: None,
             stall_after: None,
+            send_buffer: None,
         };
         for (key, value) in pairs(query) {
             let number = value.parse::<u64>().ok();

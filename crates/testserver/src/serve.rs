@@ -189,6 +189,12 @@ fn respond(head: &RequestHead, out: &mut TcpStream, shared: &Shared) -> io::Resu
     if let Some(reply) = &plan.reply {
         return text(out, reply.status, &reply.body, &reply.headers);
     }
+    if not_modified(head, &plan) {
+        return text(out, 304, "", "");
+    }
+    if let Some(bytes) = plan.send_buffer {
+        set_send_buffer(out, bytes);
+    }
     let answer = answer(head, &plan);
     let (start, end) = match answer {
         Answer::Whole => (0, plan.size),
@@ -209,6 +215,7 @@ fn respond(head: &RequestHead, out: &mut TcpStream, shared: &Shared) -> io::Resu
         started: Instant::now(),
         sent: 0,
         stopping: &shared.stopping,
+        peer: Some(std::os::fd::AsRawFd::as_raw_fd(&*out)),
     };
     let chunked = plan.framing == Framing::Chunked;
     send_body(&mut body, out, chunked, &shared.body_bytes)?;
@@ -237,6 +244,35 @@ fn answer(head: &RequestHead, plan: &Plan) -> Answer {
         return Answer::Unsatisfiable;
     }
     Answer::Part(first, end)
+}
+
+/// `If-Modified-Since` at or after the file's `Last-Modified` (if it has one).
+fn not_modified(head: &RequestHead, plan: &Plan) -> bool {
+    let Some(("Last-Modified", modified)) = &plan.validator else {
+        return false;
+    };
+    let since = head
+        .header("If-Modified-Since")
+        .map(httpdate::parse_http_date);
+    match (since, httpdate::parse_http_date(modified)) {
+        (Some(Ok(since)), Ok(modified)) => since >= modified,
+        _ => false,
+    }
+}
+
+fn set_send_buffer(stream: &TcpStream, bytes: usize) {
+    use std::os::fd::AsRawFd;
+    let size = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: a valid socket descriptor and a correctly sized int value.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
 }
 
 /// `If-Range` holds only when it names exactly the file's validator.
@@ -311,6 +347,7 @@ fn reason(status: u16) -> &'static str {
         200 => "OK",
         206 => "Partial Content",
         302 => "Found",
+        304 => "Not Modified",
         400 => "Bad Request",
         404 => "Not Found",
         416 => "Range Not Satisfiable",
