@@ -13,7 +13,6 @@
 //! shared download that wants more workers than are running sends the number
 //! to the input thread, which starts them.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, Scope};
@@ -25,7 +24,7 @@ use ureq::Agent;
 use crate::config::FetchConfig;
 use crate::engine::activity::{self, Board, Lane};
 use crate::engine::fetch::Fetcher;
-use crate::engine::hosts::{Hosts, Slot};
+use crate::engine::hosts::{Hosts, Slot, Waiting, host_key};
 use crate::engine::job::{FailureKind, Job, JobReport, Outcome, Planned, Status};
 use crate::engine::outdir::Dir;
 use crate::engine::split::{Crew, Transfers};
@@ -111,6 +110,10 @@ struct Shared<'a> {
     /// one is reported only when a worker reaches it (never after a stop).
     jobs: Receiver<Queued>,
     transfers: Transfers,
+    /// Lines read from the list that wait for a slot of their host.
+    held: Mutex<Waiting<Planned>>,
+    /// Tells the input thread a worker took a held line: there is room to read more.
+    room_tx: Sender<()>,
     started: AtomicUsize,
     /// Planned lines queued or running, and not yet reported.
     in_flight: AtomicUsize,
@@ -149,8 +152,8 @@ struct Feed<'scope, 'env> {
     scope: &'scope Scope<'scope, 'env>,
     shared: &'scope Shared<'scope>,
     outbox: Outbox,
-    /// Told when a host slot comes free.
-    freed: Receiver<()>,
+    /// Told when a worker takes a held line.
+    room: Receiver<()>,
     calls: Receiver<usize>,
 }
 
@@ -191,12 +194,15 @@ impl<'a> Pool<'a> {
         let (stats_tx, stats_rx) = unbounded();
         let (finished_tx, finished) = bounded::<()>(0);
         let (crew, calls) = Crew::new(self.threads);
-        let (hosts, freed) = Hosts::new(self.fetch.max_per_host);
+        let hosts = Hosts::new(self.fetch.max_per_host);
+        let (room_tx, room) = bounded(1);
         let shared = Shared {
             pool: self,
             board,
             jobs: job_rx,
             transfers: Transfers::new(self.fetch.split, crew, hosts),
+            held: Mutex::new(Waiting::default()),
+            room_tx,
             started: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             alive: AtomicUsize::new(0),
@@ -214,7 +220,7 @@ impl<'a> Pool<'a> {
                 shared: &shared,
                 outbox,
                 calls,
-                freed,
+                room,
             };
             let input = thread::Builder::new()
                 .name("tget-input".into())
@@ -246,15 +252,15 @@ impl<'scope> Feed<'scope, '_> {
     /// while the lines after it go ahead.
     fn run<I: Iterator<Item = Planned>>(self, mut jobs: I, job_tx: Sender<Queued>) -> Left<I> {
         let shared = self.shared;
-        let mut window = Window::default();
+        let mut unsent = None;
         loop {
             if shared.pool.cancel.draining() {
                 break;
             }
-            let (planned, slot) = match window.next_ready(&mut jobs, shared) {
+            let (planned, slot) = match shared.next_ready(&mut jobs) {
                 Ok(ready) => ready,
                 Err(NotReady::Wait) => {
-                    self.wait_for_a_slot();
+                    self.wait_for_room();
                     continue;
                 }
                 Err(NotReady::Done) => break,
@@ -272,11 +278,11 @@ impl<'scope> Feed<'scope, '_> {
             // while a job is on its way to one of them.
             shared.in_flight.fetch_add(1, Ordering::SeqCst);
             shared.transfers.crew().job_queued();
-            if let Some((unsent, slot)) = self.queue(&job_tx, (planned, slot)) {
+            if let Some((back, slot)) = self.queue(&job_tx, (planned, slot)) {
                 shared.in_flight.fetch_sub(1, Ordering::SeqCst);
                 shared.transfers.crew().job_taken();
                 shared.transfers.hosts().give_back(slot);
-                window.held.push_front(unsent);
+                unsent = Some(back);
                 break;
             }
         }
@@ -284,10 +290,15 @@ impl<'scope> Feed<'scope, '_> {
         shared.settle();
         drop(job_tx);
         self.answer_calls();
-        Left {
-            held: window.held.into(),
-            rest: jobs,
-        }
+        let mut held: Vec<Planned> = unsent.into_iter().collect();
+        held.extend(
+            shared
+                .held
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .drain(),
+        );
+        Left { held, rest: jobs }
     }
 
     /// Waits for room in the queue, starting helpers meanwhile, but not past
@@ -305,11 +316,12 @@ impl<'scope> Feed<'scope, '_> {
         }
     }
 
-    /// Every job in reach is for a host at its limit: wait for one to free a
-    /// slot (or a stop, or a shared download asking for helpers).
-    fn wait_for_a_slot(&self) {
+    /// The window of held lines is full (or the list is done and lines
+    /// still wait): wait until a worker takes one (or a stop, or a shared
+    /// download asking for helpers).
+    fn wait_for_room(&self) {
         select! {
-            recv(self.freed) -> _ => {},
+            recv(self.room) -> _ => {},
             recv(self.calls) -> helpers => self.start_workers(helpers.unwrap_or(0)),
             default(QUEUE_POLL) => {},
         }
@@ -364,12 +376,6 @@ impl<'scope> Feed<'scope, '_> {
 /// A planned line on its way to a worker, with its host's slot.
 type Queued = (Planned, Slot);
 
-/// Lines read from the list that wait for a slot of their host, in list order.
-#[derive(Default)]
-struct Window {
-    held: VecDeque<Planned>,
-}
-
 /// Why the input thread has nothing to queue now.
 enum NotReady {
     /// Every line in reach waits for a host; the list may have more.
@@ -378,38 +384,68 @@ enum NotReady {
     Done,
 }
 
-impl Window {
-    /// The first line whose host has a free slot: one that was waiting,
-    /// else the next ones of the list, those for full hosts set aside (up
-    /// to `WINDOW` of them).
-    fn next_ready(
-        &mut self,
-        jobs: &mut impl Iterator<Item = Planned>,
-        shared: &Shared,
-    ) -> Result<Queued, NotReady> {
-        let hosts = shared.transfers.hosts();
-        for i in 0..self.held.len() {
-            if let Some(slot) = take_slot(hosts, &self.held[i]) {
-                let planned = self.held.remove(i).expect("an index in range");
-                return Ok((planned, slot));
-            }
+impl Shared<'_> {
+    /// The first line held back for its host that can go now, with its
+    /// slot. A worker that takes one counts it in flight at once, under the
+    /// lock the input thread's last look takes too, so the run never ends
+    /// with a job on its way.
+    fn take_held(&self, by_worker: bool) -> Option<Queued> {
+        let hosts = self.transfers.hosts();
+        if !hosts.limited() {
+            return None;
         }
-        while self.held.len() < WINDOW {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let ready = held.take(hosts)?;
+        if by_worker {
+            self.in_flight.fetch_add(1, Ordering::SeqCst);
+            let _ = self.room_tx.try_send(());
+        }
+        Some(ready)
+    }
+
+    /// The next line the input thread can queue: one held back, else the
+    /// next of the list, those for full hosts held back (up to `WINDOW`).
+    fn next_ready(&self, jobs: &mut impl Iterator<Item = Planned>) -> Result<Queued, NotReady> {
+        if let Some(ready) = self.take_held(false) {
+            return Ok(ready);
+        }
+        let hosts = self.transfers.hosts();
+        loop {
+            if self.held_count() >= WINDOW {
+                return Err(NotReady::Wait);
+            }
+            // Read without the lock: a list on a pipe may keep this waiting.
             let Some(planned) = jobs.next() else {
-                return Err(if self.held.is_empty() {
-                    NotReady::Done
-                } else {
-                    NotReady::Wait
-                });
+                let held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+                if !held.is_empty() {
+                    return Err(NotReady::Wait);
+                }
+                self.input_done.store(true, Ordering::SeqCst);
+                return Err(NotReady::Done);
             };
-            shared.board.job_queued();
+            self.board.job_queued();
             match take_slot(hosts, &planned) {
                 Some(slot) => return Ok((planned, slot)),
-                None => self.held.push_back(planned),
+                None => {
+                    let key = host_key(planned_url(&planned));
+                    let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+                    held.push(key, planned);
+                }
             }
         }
-        Err(NotReady::Wait)
     }
+
+    fn held_count(&self) -> usize {
+        self.held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+/// The URL whose host a planned line needs; a bad line needs none.
+fn planned_url(planned: &Planned) -> &str {
+    planned.as_ref().map_or("", |job| job.url.as_str())
 }
 
 /// A slot of the job's host; a bad line needs none.
@@ -539,6 +575,14 @@ impl<'a> Worker<'a> {
     /// piece of a big transfer, then wait for either.
     fn next_work(&self, no_more_jobs: &mut bool) -> Next {
         let shared = self.shared;
+        // A job that waited for its host goes first: the one just finished may
+        // have made room, and this saves waking the input thread for it.
+        if let Some((planned, slot)) = shared.take_held(true) {
+            return match planned {
+                Ok(job) => Next::Job(job, slot),
+                Err(bad_line) => Next::BadLine(bad_line),
+            };
+        }
         if !*no_more_jobs {
             match shared.jobs.try_recv() {
                 Ok(planned) => return self.taken(planned),

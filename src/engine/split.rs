@@ -783,7 +783,7 @@ mod tests {
                 min_piece,
             },
             crew,
-            Hosts::new(None).0,
+            Hosts::new(None),
         )
     }
 
