@@ -259,7 +259,7 @@ impl Config {
                 timestamping: args.timestamping,
                 remote_time: !args.no_remote_time,
                 content_disposition: args.content_disposition,
-                split: SplitPolicy::for_threads((&args.split).into(), args.threads),
+                split: SplitPolicy::for_threads(split_limits(&args.split, &args.net), args.threads),
                 max_per_host: args.max_per_host,
                 http: HttpConfig::from_args(&args.net)?,
             },
@@ -302,7 +302,7 @@ impl BenchConfig {
             json: args.json,
             plot: args.plot,
             display: display(args.progress, args.quiet),
-            split: (&args.split).into(),
+            split: split_limits(&args.split, &args.net),
             http: HttpConfig::from_args(&args.net)?,
         })
     }
@@ -362,6 +362,21 @@ pub fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue)> {
         format!("header `{text}`: the value has characters HTTP does not allow")
     })?;
     Ok((name, value))
+}
+
+/// `--split` as given; under `--limit-rate` a file is not shared unless
+/// asked: the limit, not one connection, is what holds a download back then,
+/// and every range's new connection would fill its socket buffers at once,
+/// a burst past the limit.
+fn split_limits(split: &SplitArgs, net: &NetArgs) -> SplitLimits {
+    let limits = SplitLimits::from(split);
+    match (limits.max_pieces, net.limit_rate) {
+        (None, Some(_)) => SplitLimits {
+            max_pieces: Some(1),
+            ..limits
+        },
+        _ => limits,
+    }
 }
 
 /// 64 hexadecimal digits, as `--sha256` and a list's `sha256=` give them.
@@ -431,6 +446,22 @@ mod tests {
         assert!(
             format!("{:#}", parse_header("X: a\u{7}b").unwrap_err()).contains("does not allow")
         );
+    }
+
+    fn config(args: &[&str]) -> Config {
+        use clap::Parser;
+        let mut argv = vec!["tget"];
+        argv.extend_from_slice(args);
+        argv.push("http://h/x");
+        Config::from_args(crate::cli::Cli::try_parse_from(argv).unwrap().download).unwrap()
+    }
+
+    #[test]
+    fn a_rate_limit_shares_no_file_unless_asked() {
+        assert_eq!(config(&["-t", "8"]).fetch.split.max_pieces, 8);
+        assert_eq!(config(&["--limit-rate", "2M"]).fetch.split.max_pieces, 1);
+        let asked = config(&["--limit-rate", "2M", "--split", "4"]);
+        assert_eq!(asked.fetch.split.max_pieces, 4);
     }
 
     #[test]
