@@ -266,17 +266,24 @@ pub enum ProgressMode {
     Never,
 }
 
-/// Accepts `250ms`, `10s`, `2m`, or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
+/// `2.5MiB` as (2.5, `MiB`): the number that starts `text` and the unit
+/// after it; `what` says what was expected when there is no number.
+fn number_and_unit<'t>(text: &'t str, what: &str) -> Result<(f64, &'t str), String> {
     let split = text
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: f64 = number
+    let value = number
         .parse()
-        .map_err(|_| format!("`{text}` is not a duration (try 500ms, 10s, 2m)"))?;
-    let seconds = match unit.trim() {
+        .map_err(|_| format!("`{text}` is not {what}"))?;
+    Ok((value, unit.trim()))
+}
+
+/// Accepts `250ms`, `10s`, `2m`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (value, unit) = number_and_unit(text, "a duration (try 500ms, 10s, 2m)")?;
+    let seconds = match unit {
         "ms" => value / 1000.0,
         "" | "s" => value,
         "m" => value * 60.0,
@@ -289,22 +296,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// 1024-based as in curl and wget, and fractions (`1.5M`).
 pub fn parse_rate(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a rate (try 500K, 2M, 1.5MiB)"))?;
-    let multiplier: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+    let (value, unit) = number_and_unit(text, "a rate (try 500K, 2M, 1.5MiB)")?;
+    let multiplier: f64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kib" | "kb" => 1024.0,
         "m" | "mib" | "mb" => 1024.0 * 1024.0,
         "g" | "gib" | "gb" => 1024.0 * 1024.0 * 1024.0,
         _ => {
             return Err(format!(
-                "`{text}`: unknown rate unit `{}` (use K, M or G, e.g. 500K, 2M)",
-                unit.trim()
+                "`{text}`: unknown rate unit `{unit}` (use K, M or G, e.g. 500K, 2M)"
             ));
         }
     };

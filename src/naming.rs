@@ -35,21 +35,7 @@ pub fn name_from_url(url: &str) -> String {
 /// ending like tget's own working files, at most `MAX_NAME_BYTES`, never empty.
 pub fn sanitize(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
-    let cleaned: String = base
-        .chars()
-        .map(|c| if is_unsafe_char(c) { '_' } else { c })
-        .collect();
-    let mut name = cleaned
-        .trim()
-        .trim_start_matches('.')
-        .trim_end_matches(['.', ' '])
-        .to_string();
-    if name.is_empty() {
-        name = FALLBACK_NAME.to_string();
-    }
-    if is_reserved(&name) {
-        name.insert(0, '_');
-    }
+    let name = clean(base).unwrap_or_else(|| FALLBACK_NAME.to_string());
     // Checked after the cut, which could otherwise leave a `.part` ending behind.
     let name = truncate_keeping_extension(&name, MAX_NAME_BYTES);
     if is_working_file_name(&name) {
@@ -245,6 +231,13 @@ pub fn directories(url: &str, layout: &Layout, listed: &[String]) -> Vec<String>
 /// `%2f` among them) become `_`, leading dots go, device names are escaped.
 /// `None` for what names no directory: empty, `.`, `..`.
 pub fn sanitize_component(raw: &str) -> Option<String> {
+    clean(raw).map(|name| truncate_keeping_extension(&name, MAX_NAME_BYTES))
+}
+
+/// What file and directory names share: unsafe characters become `_`,
+/// spaces and dots around it go (no hidden names, no `.` or `..`), and a
+/// device name gets a `_` in front. `None` when nothing is left.
+fn clean(raw: &str) -> Option<String> {
     let cleaned: String = raw
         .chars()
         .map(|c| if is_unsafe_char(c) { '_' } else { c })
@@ -260,7 +253,7 @@ pub fn sanitize_component(raw: &str) -> Option<String> {
     if is_reserved(&name) {
         name.insert(0, '_');
     }
-    Some(truncate_keeping_extension(&name, MAX_NAME_BYTES))
+    Some(name)
 }
 
 #[cfg(test)]

@@ -139,21 +139,23 @@ pub fn jobs(batch: &BatchKind) -> usize {
     }
 }
 
+/// A built-in batch of `files` of 1 MiB, for tests.
+#[cfg(test)]
+pub(crate) fn built_in(files: usize, latency_ms: f64, bandwidth: Option<u64>) -> Batch {
+    Batch {
+        requests: Vec::new(),
+        kind: BatchKind::BuiltIn {
+            files,
+            size_bytes: 1 << 20,
+            latency_ms,
+            bandwidth_bytes_per_s: bandwidth,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn built_in(files: usize, latency_ms: f64, bandwidth: Option<u64>) -> Batch {
-        Batch {
-            requests: Vec::new(),
-            kind: BatchKind::BuiltIn {
-                files,
-                size_bytes: 1 << 20,
-                latency_ms,
-                bandwidth_bytes_per_s: bandwidth,
-            },
-        }
-    }
 
     #[test]
     fn the_ideal_is_whole_files_per_thread_times_latency() {

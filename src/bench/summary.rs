@@ -130,19 +130,7 @@ fn stop_reason(at: &Row, next: &Row, batch: &BatchKind, cores: usize) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::batch::Batch;
-
-    fn built_in(files: usize, latency_ms: f64, bandwidth: Option<u64>) -> Batch {
-        Batch {
-            requests: Vec::new(),
-            kind: BatchKind::BuiltIn {
-                files,
-                size_bytes: 1 << 20,
-                latency_ms,
-                bandwidth_bytes_per_s: bandwidth,
-            },
-        }
-    }
+    use crate::bench::batch::built_in;
 
     fn row(threads: usize, median_s: f64, ideal_s: Option<f64>) -> Row {
         Row {

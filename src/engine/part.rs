@@ -263,14 +263,7 @@ impl Meta {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, value.parse().unwrap());
-        }
-        map
-    }
+    use crate::engine::transport::headers;
 
     #[test]
     fn part_names_sit_beside_the_final_name() {

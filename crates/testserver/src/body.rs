@@ -85,7 +85,7 @@ fn sleep_unless(duration: Duration, stopping: &AtomicBool, peer: Option<RawFd>) 
 }
 
 /// Waits up to `wait` for the peer at `fd` to close its end.
-fn hung_up(fd: RawFd, wait: Duration) -> bool {
+pub(crate) fn hung_up(fd: RawFd, wait: Duration) -> bool {
     let mut poll = libc::pollfd {
         fd,
         events: libc::POLLRDHUP,

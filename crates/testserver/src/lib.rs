@@ -313,7 +313,7 @@ impl Live {
         // Connections whose client hung up before this one connected are
         // not open any more, whether or not their threads have noticed:
         // packets arrive in order, so this counts what a client really had.
-        open.retain(|&other| !hung_up(other));
+        open.retain(|&other| !body::hung_up(other, std::time::Duration::ZERO));
         open.push(fd);
         shared.peak.fetch_max(open.len() as u64, Ordering::Relaxed);
         drop(open);
@@ -337,18 +337,6 @@ impl Drop for Live {
             self.0.none_live.notify_all();
         }
     }
-}
-
-/// Whether the client at `fd` has closed its end (without waiting).
-fn hung_up(fd: RawFd) -> bool {
-    let mut poll = libc::pollfd {
-        fd,
-        events: libc::POLLRDHUP,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, for the duration of the call.
-    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
-    ready > 0 && poll.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
 }
 
 #[cfg(test)]
