@@ -85,6 +85,42 @@ pub struct NetArgs {
     /// 1.5MiB; K, M and G are 1024-based)
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     pub limit_rate: Option<u64>,
+
+    /// Trust exactly the certificates in this PEM bundle for https (instead of the bundled
+    /// Mozilla roots, or SSL_CERT_FILE / SSL_CERT_DIR when set)
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath, help_heading = "Network")]
+    pub cacert: Option<PathBuf>,
+
+    /// Trust the operating system's certificate store for https
+    #[arg(long, help_heading = "Network")]
+    pub ca_native: bool,
+
+    /// Do not verify https certificates at all (a warning says so)
+    #[arg(short = 'k', long, help_heading = "Network")]
+    pub insecure: bool,
+
+    /// Send every URL through this proxy: http://, https://, socks5:// or socks5h://, with
+    /// optional user:pass@ ("" for none); default: http_proxy, https_proxy, all_proxy as curl
+    /// reads them
+    #[arg(long, value_name = "URL", help_heading = "Network")]
+    pub proxy: Option<String>,
+
+    /// Hosts that never use a proxy: comma-separated names (and the names under them), IP
+    /// addresses or CIDR ranges, or "*"; default: no_proxy / NO_PROXY
+    #[arg(long, value_name = "LIST", help_heading = "Network")]
+    pub noproxy: Option<String>,
+
+    /// Basic credentials for every URL (kept on redirects within the same origin only)
+    #[arg(short = 'u', long, value_name = "USER:PASS", help_heading = "Network")]
+    pub user: Option<String>,
+
+    /// Take credentials for a host from ~/.netrc
+    #[arg(long, help_heading = "Network")]
+    pub netrc: bool,
+
+    /// Take credentials for a host from this netrc file
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath, help_heading = "Network")]
+    pub netrc_file: Option<PathBuf>,
 }
 
 /// How one big file is shared among workers; shared by downloads and benchmarks.

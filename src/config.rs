@@ -1,13 +1,23 @@
 //! The resolved configuration: plain, checked data. Clap types stop here.
+//! The network's settings (proxies, trust, netrc) are resolved in the
+//! submodules, from the flags and the environment, once per run.
+
+pub mod netrc;
+pub mod proxies;
+pub mod trust;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use ureq::http::{HeaderName, HeaderValue};
 
 use crate::cli::{BenchArgs, DownloadArgs, InputArgs, NetArgs, ProgressMode, SplitArgs};
+use crate::userinfo::Credentials;
+use netrc::Netrc;
+use proxies::Proxies;
+use trust::{Trust, TrustFlags};
 
 /// A named source of URLs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +148,14 @@ pub struct HttpConfig {
     pub retry_delay: Duration,
     /// `--limit-rate`: bytes per second for every worker together.
     pub limit_rate: Option<u64>,
+    /// Which certificates https servers may present.
+    pub trust: Trust,
+    /// Which proxy each URL goes through.
+    pub proxies: Proxies,
+    /// `-u`: Basic credentials for every URL.
+    pub user: Option<Credentials>,
+    /// `--netrc` / `--netrc-file`: credentials by host.
+    pub netrc: Option<Netrc>,
 }
 
 /// Where human output goes, decided once.
@@ -324,12 +342,18 @@ impl BenchConfig {
 }
 
 impl HttpConfig {
-    fn from_args(net: &NetArgs) -> Result<HttpConfig> {
+    pub fn from_args(net: &NetArgs) -> Result<HttpConfig> {
+        let env = |name: &str| std::env::var(name).ok();
         let headers = net
             .headers
             .iter()
             .map(|h| parse_header(h))
             .collect::<Result<_>>()?;
+        let trust_flags = TrustFlags {
+            cacert: net.cacert.clone(),
+            native: net.ca_native,
+            insecure: net.insecure,
+        };
         Ok(HttpConfig {
             connect_timeout: net.connect_timeout,
             read_timeout: net.timeout,
@@ -339,8 +363,44 @@ impl HttpConfig {
             retries: net.retries,
             retry_delay: net.retry_delay,
             limit_rate: net.limit_rate,
+            trust: Trust::resolve(&trust_flags, &env).map_err(|e| anyhow!(e))?,
+            proxies: Proxies::resolve(net.proxy.as_deref(), net.noproxy.as_deref(), &env)
+                .map_err(|e| anyhow!(e))?,
+            user: net
+                .user
+                .as_deref()
+                .map(Credentials::parse)
+                .transpose()
+                .map_err(|e| anyhow!(e))?,
+            netrc: read_netrc(net)?,
         })
     }
+
+    /// What the user is told once, before anything is fetched.
+    pub fn warnings(&self) -> impl Iterator<Item = &'static str> {
+        self.trust.warning().into_iter()
+    }
+}
+
+/// `--netrc-file FILE`, or `~/.netrc` with `--netrc` (where a missing file,
+/// as in curl, means no credentials).
+fn read_netrc(net: &NetArgs) -> Result<Option<Netrc>> {
+    let (path, must_exist) = match (&net.netrc_file, net.netrc) {
+        (Some(file), _) => (file.clone(), true),
+        (None, true) => match netrc::default_path(std::env::var_os("HOME").map(PathBuf::from)) {
+            Some(path) => (path, false),
+            None => bail!("--netrc: HOME is not set, so there is no ~/.netrc"),
+        },
+        (None, false) => return Ok(None),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if !must_exist && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => bail!("cannot read netrc file {}: {e}", path.display()),
+    };
+    Netrc::parse(&text, &path)
+        .map(Some)
+        .map_err(|e| anyhow!("netrc: {e}"))
 }
 
 pub fn default_user_agent() -> String {

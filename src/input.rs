@@ -14,6 +14,7 @@ use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_enco
 use ureq::http::Uri;
 
 use crate::config::{Shard, Source, parse_sha256};
+use crate::userinfo::redact;
 
 /// Where a job came from, for messages: `urls.txt:3` or `argument 2`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,11 +54,23 @@ pub struct Request {
 }
 
 /// A line that could not become a job; reported as a failed job, never dropped.
+/// Its text and message never show a password (see `InputError::new`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputError {
     pub origin: Origin,
     pub text: String,
     pub message: String,
+}
+
+impl InputError {
+    /// Hides the user info of any URL in the line and the message.
+    fn new(origin: Origin, text: &str, message: &str) -> InputError {
+        InputError {
+            origin,
+            text: redact(text).into_owned(),
+            message: redact(message).into_owned(),
+        }
+    }
 }
 
 impl fmt::Display for InputError {
@@ -137,11 +150,7 @@ fn arguments(urls: Vec<String>) -> impl Iterator<Item = Item> {
                 dir: Vec::new(),
                 origin,
             }),
-            Err(message) => Err(InputError {
-                origin,
-                text: url,
-                message,
-            }),
+            Err(message) => Err(InputError::new(origin, &url, &message)),
         }
     })
 }
@@ -184,19 +193,14 @@ pub fn lines<R: BufRead + Send>(
                             origin: origin.clone(),
                         })
                     })
-                    .map_err(|message| InputError {
-                        origin,
-                        text,
-                        message,
-                    }),
+                    .map_err(|message| InputError::new(origin, &text, &message)),
                 Err(e) => {
                     failed = true;
-                    let message = format!("cannot read line: {e}");
-                    Err(InputError {
+                    Err(InputError::new(
                         origin,
-                        text: String::new(),
-                        message,
-                    })
+                        "",
+                        &format!("cannot read line: {e}"),
+                    ))
                 }
             })
         })
@@ -390,6 +394,23 @@ mod tests {
             "{error}"
         );
         assert_eq!(items[2].as_ref().unwrap().out.as_deref(), Some("two"));
+    }
+
+    #[test]
+    fn bad_lines_never_show_a_password() {
+        let text = "ftp://alice:s3cr3t@h/x\nhttp://bob:pw@h/y colour=red\n";
+        let items: Vec<Item> = lines(text.as_bytes(), Path::new("l.txt")).collect();
+        for item in &items {
+            let error = item.as_ref().unwrap_err();
+            let shown = format!("{error} {}", error.text);
+            assert!(
+                !shown.contains("s3cr3t") && !shown.contains(":pw@"),
+                "{shown}"
+            );
+        }
+        assert_eq!(items[0].as_ref().unwrap_err().text, "ftp://alice:***@h/x");
+        let argument = arguments(vec!["gopher://u:p@h/".into()]).next().unwrap();
+        assert!(!argument.unwrap_err().to_string().contains(":p@"));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod naming;
 pub mod stop;
 pub mod timing;
 pub mod ui;
+pub mod userinfo;
 
 use std::sync::Arc;
 
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> Result<Exit, Fatal> {
     match cli.command {
         Some(Command::Bench(args)) => {
             let config = BenchConfig::from_args(args).or_exit(Exit::Usage)?;
+            warn(&config.http);
             bench::run(&config, &cancel)
         }
         None => {
@@ -41,7 +43,16 @@ pub fn run(cli: Cli) -> Result<Exit, Fatal> {
             if config.dry_run {
                 return dry_run::run(&config);
             }
+            warn(&config.fetch.http);
             download::run(&config, &cancel)
         }
+    }
+}
+
+/// Settings that weaken security are said once, before anything is fetched
+/// and before any bar is drawn, even with `-q`.
+fn warn(http: &config::HttpConfig) {
+    for warning in http.warnings() {
+        eprintln!("tget: warning: {warning}");
     }
 }

@@ -9,8 +9,11 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::config::Layout;
+use crate::engine::proxy::ProxyError;
+use crate::engine::tls;
 use crate::input::{self, InputError, Origin, Request};
 use crate::naming::{self, Claims};
+use crate::userinfo::redact;
 
 /// A job with its final file name chosen.
 #[derive(Debug, Clone)]
@@ -202,9 +205,12 @@ impl Outcome {
     }
 }
 
-/// What happened to one job, sent back to the reporting thread.
+/// What happened to one job, sent back to the reporting thread. Its URL
+/// and error are redacted when it is made (`userinfo::redact`), so no
+/// printer can show a password.
 #[derive(Debug, Clone)]
 pub struct JobReport {
+    /// The job's URL with any password hidden (`user:***@`).
     pub url: String,
     /// Where the file is (or would have been); none for a bad list line.
     pub path: Option<PathBuf>,
@@ -219,13 +225,16 @@ pub struct JobReport {
 }
 
 impl JobReport {
-    pub fn new(job: Job, outcome: Outcome, worker: &str) -> JobReport {
+    pub fn new(job: Job, mut outcome: Outcome, worker: &str) -> JobReport {
         let path = match &outcome.end {
             End::Saved { path, .. } => path.clone(),
             _ => job.path,
         };
+        if let End::Failed(failure) = &mut outcome.end {
+            failure.message = redact(&failure.message).into_owned();
+        }
         JobReport {
-            url: job.url,
+            url: redact(&job.url).into_owned(),
             path: Some(path),
             sha256: job.sha256,
             listed_dir: job.listed_dir,
@@ -238,12 +247,12 @@ impl JobReport {
     /// A list line that never became a job fails as one, in its turn.
     pub fn invalid_line(error: InputError) -> JobReport {
         JobReport {
-            url: error.text.clone(),
+            url: redact(&error.text).into_owned(),
             path: None,
             sha256: None,
             listed_dir: Vec::new(),
             origin: error.origin.clone(),
-            outcome: Outcome::failed(error.to_string()),
+            outcome: Outcome::failed(redact(&error.to_string()).into_owned()),
             worker: None,
         }
     }
@@ -361,6 +370,12 @@ impl FetchError {
 
 /// A transport error in words a user can act on.
 fn describe(error: &ureq::Error) -> String {
+    if let Some(certificate) = tls::certificate_error(error) {
+        return tls::describe(certificate);
+    }
+    if let Some(proxy) = ProxyError::inside(error) {
+        return format!("proxy {}: {}", proxy.proxy, describe(&proxy.cause));
+    }
     match error {
         ureq::Error::Io(e) => describe_io(e),
         ureq::Error::Timeout(ureq::Timeout::Connect) => "timed out connecting".into(),
@@ -369,7 +384,8 @@ fn describe(error: &ureq::Error) -> String {
         }
         ureq::Error::HostNotFound => "host not found".into(),
         ureq::Error::TooManyRedirects => "too many redirects".into(),
-        ureq::Error::BadUri(uri) => format!("bad URL: {uri}"),
+        ureq::Error::BadUri(uri) => format!("bad URL: {}", redact(uri)),
+        ureq::Error::ConnectProxyFailed(why) => why.clone(),
         other => other.to_string(),
     }
 }
@@ -384,6 +400,9 @@ fn describe_io(error: &io::Error) -> String {
 }
 
 fn is_transient(error: &ureq::Error) -> bool {
+    if let Some(proxy) = ProxyError::inside(error) {
+        return is_transient(&proxy.cause);
+    }
     match error {
         ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::Protocol(_) => true,
         ureq::Error::Io(e) => is_transient_io(e),

@@ -1,49 +1,60 @@
 //! The network side of one worker: the agent every worker shares, sending
-//! one request, reading its body, the retry pauses, and the clocks that say
-//! how long the worker waited for servers and how many bytes it received.
+//! one request (following its redirects), reading its body, the retry
+//! pauses, and the clocks that say how long the worker waited for servers
+//! and how many bytes it received.
 //!
 //! A whole-file fetch and a range of a shared file both go through a
-//! `Transport`, so they count, stop and retry the same way.
+//! `Transport`, so they count, stop, retry and redirect the same way.
 
 use std::io::{self, Read};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ureq::config::RedirectAuthHeaders;
-use ureq::http::{HeaderMap, Response, header};
-use ureq::typestate::WithoutBody;
-use ureq::unversioned::resolver::DefaultResolver;
+use ureq::config::ConfigBuilder;
+use ureq::http::{HeaderMap, HeaderName, HeaderValue, Response, header};
+use ureq::typestate::AgentScope;
 use ureq::unversioned::transport::{
-    ConnectionDetails, Connector, DefaultConnector, Transport as Wire,
+    ConnectionDetails, Connector, RustlsConnector, TcpConnector, Transport as Wire,
 };
-use ureq::{Agent, Body, RequestBuilder, ResponseExt};
+use ureq::{Agent, Body, ResponseExt};
+use url::Url;
 
 use crate::config::HttpConfig;
 use crate::engine::activity::{self, Lane};
 use crate::engine::job::FetchError;
+use crate::engine::proxy::{Resolving, Routed, Routes};
 use crate::engine::throttle::Throttle;
+use crate::engine::{auth, redirect, tls};
 use crate::stop::Cancel;
+use crate::userinfo::{Credentials, redact};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// How often a pause before a retry looks at the cancel flag.
 const PAUSE_STEP: Duration = Duration::from_millis(50);
 
-/// One agent per run, cloned into every worker: clones share one connection
-/// pool, so each worker keeps reusing its own keep-alive connection. With a
-/// limit per host, the pool keeps no more idle connections to a host than
-/// it may have open, so a finished connection is reused, never added to.
-pub fn agent(http: &HttpConfig, threads: usize, per_host: Option<usize>) -> Agent {
-    let config = Agent::config_builder()
+/// The settings of every connection, for the agent and for the copies of
+/// it that name a SOCKS proxy (see `proxy`). With a limit per host, the
+/// pool keeps no more idle connections to a host than it may have open, so
+/// a finished connection is reused, never added to.
+fn settings(
+    http: &HttpConfig,
+    threads: usize,
+    per_host: Option<usize>,
+) -> ConfigBuilder<AgentScope> {
+    Agent::config_builder()
         .timeout_connect(Some(http.connect_timeout))
         .timeout_recv_response(Some(http.read_timeout))
         // Restarts on every read: a stall detector that never cuts a big, live transfer.
         .timeout_per_read(Some(http.read_timeout))
-        .max_redirects(http.max_redirects)
-        // Authorization and Cookie (from -H) are dropped on every redirect,
-        // even to the same host: ureq's default, stated so no one loosens it
-        // to `SameHost`, which ignores the port and so the origin.
-        .redirect_auth_headers(RedirectAuthHeaders::Never)
+        // Redirects are followed by `Transport::send`, hop by hop, so each
+        // hop's credentials and URL are decided here (see `redirect`).
+        .max_redirects(0)
+        // Proxies are chosen per connection by `proxy::Routes`, by curl's
+        // rules; ureq's own reading of the environment is not wanted.
+        .proxy(None)
+        .tls_config(tls::config(&http.trust))
         .user_agent(http.user_agent.as_str())
         // Statuses are classified here (retry or not), with their headers intact.
         .http_status_as_error(false)
@@ -51,16 +62,30 @@ pub fn agent(http: &HttpConfig, threads: usize, per_host: Option<usize>) -> Agen
         // on one host would then reconnect all the time.
         .max_idle_connections(threads.max(10) * 2)
         .max_idle_connections_per_host(per_host.unwrap_or(threads.max(3) * 2))
-        .build();
-    Agent::with_parts(config, Watching::default(), DefaultResolver::default())
 }
 
-/// ureq's own connector, run on the worker's thread when no pooled
-/// connection will do: while it runs, the worker's row says "connecting".
-#[derive(Debug, Default)]
-struct Watching(DefaultConnector);
+/// One agent per run, cloned into every worker: clones share one connection
+/// pool, so each worker keeps reusing its own keep-alive connection.
+pub fn agent(http: &HttpConfig, threads: usize, per_host: Option<usize>) -> Agent {
+    let routes = Arc::new(Routes::new(&http.proxies, |proxy| {
+        settings(http, threads, per_host).proxy(Some(proxy)).build()
+    }));
+    let connector = Routed::new(routes.clone())
+        .chain(TcpConnector::default())
+        .chain(RustlsConnector::default());
+    Agent::with_parts(
+        settings(http, threads, per_host).build(),
+        Watching(connector),
+        Resolving::new(routes),
+    )
+}
 
-impl Connector for Watching {
+/// The connector chain, run on the worker's thread when no pooled
+/// connection will do: while it runs, the worker's row says "connecting".
+#[derive(Debug)]
+struct Watching<C>(C);
+
+impl<C: Connector<()>> Connector<()> for Watching<C> {
     type Out = Box<dyn Wire>;
 
     fn connect(
@@ -69,7 +94,7 @@ impl Connector for Watching {
         chained: Option<()>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
         let _connecting = activity::connecting_here();
-        self.0.connect(details, chained)
+        Ok(self.0.connect(details, chained)?.map(Wire::boxed))
     }
 }
 
@@ -81,6 +106,59 @@ pub struct Clock {
     pub waiting: Duration,
     /// Body bytes read from the network.
     pub received: u64,
+}
+
+/// A GET to make: its URL and the headers of this request (a range, a
+/// validator) on top of the user's. Built by `Transport::get`, sent by
+/// `Transport::send`, which may send it to several URLs in turn.
+#[derive(Debug)]
+pub struct Request {
+    url: String,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// A header that could not be made; reported when the request is sent.
+    invalid: bool,
+}
+
+impl Request {
+    /// Adds a header, as ureq's request builder does.
+    pub fn header<K, V>(mut self, name: K, value: V) -> Request
+    where
+        HeaderName: TryFrom<K>,
+        HeaderValue: TryFrom<V>,
+    {
+        match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            (Ok(name), Ok(value)) => self.headers.push((name, value)),
+            _ => self.invalid = true,
+        }
+        self
+    }
+}
+
+/// One URL of a request's redirect chain, and what it may carry.
+struct Hop {
+    url: Url,
+    /// What ureq is given: the user's own text for the first URL (so it is
+    /// asked exactly as written), the resolved URL after a redirect.
+    text: String,
+    /// Within the origin of the first URL: the user's credentials go along.
+    same_origin: bool,
+    credentials: Option<Credentials>,
+}
+
+impl Hop {
+    fn after_redirect(url: Url, same_origin: bool, credentials: Option<Credentials>) -> Hop {
+        Hop {
+            text: url.to_string(),
+            url,
+            same_origin,
+            credentials,
+        }
+    }
+}
+
+/// Headers that carry credentials: kept only within the first URL's origin.
+fn is_credential(name: &HeaderName) -> bool {
+    name == header::AUTHORIZATION || name == header::COOKIE
 }
 
 /// One worker's connection to the network. Owned by the worker thread, so
@@ -120,25 +198,114 @@ impl<'a> Transport<'a> {
         self.lane
     }
 
-    /// A GET with the user's headers.
-    pub fn get(&self, url: &str) -> RequestBuilder<WithoutBody> {
-        let mut request = self.agent.get(url);
-        for (name, value) in &self.http.headers {
-            request = request.header(name, value);
+    /// A GET of `url`; `send` adds the user's headers and credentials.
+    pub fn get(&self, url: &str) -> Request {
+        Request {
+            url: url.to_string(),
+            headers: Vec::new(),
+            invalid: false,
         }
-        request
     }
 
-    /// Sends a request, counting the wait for its response as waiting.
-    pub fn send(
+    /// Sends a request and follows its redirects (up to `--max-redirects`),
+    /// counting the wait for each response as waiting. Returns the first
+    /// answer that is not a redirect.
+    pub fn send(&mut self, request: Request) -> Result<Response<Body>, FetchError> {
+        if request.invalid {
+            return Err(FetchError::Protocol("a request header is not valid".into()));
+        }
+        let first = Url::parse(&request.url).map_err(|e| {
+            FetchError::Protocol(format!(
+                "`{}` is not a valid URL ({e})",
+                redact(&request.url)
+            ))
+        })?;
+        let mut hop = Hop {
+            credentials: auth::for_url(self.http, &first)?,
+            url: first.clone(),
+            text: request.url.clone(),
+            same_origin: true,
+        };
+        let mut redirects = 0;
+        loop {
+            let response = self.call(&hop, &request.headers)?;
+            if !redirect::is_redirect(response.status().as_u16()) {
+                return Ok(self.checked(response, &hop, &first));
+            }
+            let Some(next) = redirect::target(&hop.url, &response)? else {
+                return Ok(response);
+            };
+            if redirects >= self.http.max_redirects {
+                return Err(FetchError::Network(ureq::Error::TooManyRedirects));
+            }
+            redirects += 1;
+            hop = self.next_hop(next, &first)?;
+        }
+    }
+
+    /// Where a redirect leads, and what it may carry there.
+    fn next_hop(&self, next: Url, first: &Url) -> Result<Hop, FetchError> {
+        if redirect::same_origin(first, &next) {
+            let url = redirect::with_userinfo_of(next, first);
+            let credentials = auth::for_url(self.http, &url)?;
+            return Ok(Hop::after_redirect(url, true, credentials));
+        }
+        let credentials = auth::for_other_origin(self.http, &next)?;
+        Ok(Hop::after_redirect(next, false, credentials))
+    }
+
+    /// One request to one URL. The user's `Authorization` header replaces
+    /// the credentials tget would send, within the first URL's origin.
+    fn call(
         &mut self,
-        request: RequestBuilder<WithoutBody>,
+        hop: &Hop,
+        headers: &[(HeaderName, HeaderValue)],
     ) -> Result<Response<Body>, FetchError> {
+        let mut request = self.agent.get(hop.text.as_str());
+        let mut authorized = false;
+        for (name, value) in &self.http.headers {
+            if hop.same_origin || !is_credential(name) {
+                authorized |= name == header::AUTHORIZATION;
+                request = request.header(name, value);
+            }
+        }
+        match &hop.credentials {
+            Some(credentials) if !authorized => {
+                request = request.header(header::AUTHORIZATION, auth::basic(credentials));
+            }
+            // ureq would send a URL's user info as written (not decoded), so
+            // it is never given one without an Authorization header beside it.
+            None if !authorized && has_userinfo(&hop.url) => {
+                return Err(FetchError::Protocol("user info without credentials".into()));
+            }
+            _ => {}
+        }
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
         self.lane.waiting();
         let sent = Instant::now();
         let response = request.call();
         self.clock.waiting += sent.elapsed();
         response.map_err(FetchError::Network)
+    }
+
+    /// The final answer of a chain. One that came from another origin than
+    /// the first URL is not offered for sharing by range requests when the
+    /// user's credentials were held back from it: those range requests
+    /// would start at that origin, and carry them there.
+    fn checked(&self, mut response: Response<Body>, hop: &Hop, first: &Url) -> Response<Body> {
+        let held_back = self.http.user.is_some()
+            || self
+                .http
+                .headers
+                .iter()
+                .any(|(name, _)| is_credential(name))
+            || has_userinfo(first);
+        if !hop.same_origin && held_back {
+            response.headers_mut().remove(header::ACCEPT_RANGES);
+        }
+        response
     }
 
     /// Reads until `buffer` is full or the body ends, so the disk sees few,
@@ -240,6 +407,10 @@ pub fn status_error(response: &Response<Body>) -> FetchError {
         status: response.status().as_u16(),
         retry_after,
     }
+}
+
+fn has_userinfo(url: &Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
 }
 
 /// `Retry-After` in seconds, or as an HTTP date (then the time until it;

@@ -1,0 +1,211 @@
+//! Which certificates an https server may present: the bundled Mozilla
+//! roots by default; `--cacert FILE` (every certificate of the PEM bundle),
+//! `--ca-native` (the operating system's store), or `SSL_CERT_FILE` /
+//! `SSL_CERT_DIR` when set, as OpenSSL-based tools read them; or none
+//! checked at all with `--insecure`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ureq::tls::{Certificate, PemItem, parse_pem};
+
+/// The trust store, resolved.
+#[derive(Clone)]
+pub enum Trust {
+    /// The Mozilla roots compiled into tget (webpki-roots): works in a
+    /// minimal container with no certificate files.
+    Bundled,
+    /// Exactly these roots, and no others.
+    Roots {
+        /// Where they came from, for messages: `--cacert FILE` and the like.
+        source: String,
+        roots: Vec<Certificate<'static>>,
+    },
+    /// `--insecure`: no certificate is checked.
+    Insecure,
+}
+
+impl std::fmt::Debug for Trust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Trust::Bundled => write!(f, "Bundled"),
+            Trust::Roots { source, roots } => write!(f, "Roots({source}, {})", roots.len()),
+            Trust::Insecure => write!(f, "Insecure"),
+        }
+    }
+}
+
+/// The flags that choose a trust store.
+#[derive(Debug, Clone, Default)]
+pub struct TrustFlags {
+    pub cacert: Option<PathBuf>,
+    pub native: bool,
+    pub insecure: bool,
+}
+
+impl Trust {
+    /// Flags win over the environment, `--insecure` over everything.
+    pub fn resolve(
+        flags: &TrustFlags,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Trust, String> {
+        if flags.insecure {
+            return Ok(Trust::Insecure);
+        }
+        if let Some(file) = &flags.cacert {
+            let roots = bundle(file).map_err(|e| format!("--cacert {}: {e}", file.display()))?;
+            return Ok(roots_from(format!("--cacert {}", file.display()), roots));
+        }
+        if flags.native {
+            return native();
+        }
+        let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let (file, dirs) = (set("SSL_CERT_FILE"), set("SSL_CERT_DIR"));
+        if file.is_none() && dirs.is_none() {
+            return Ok(Trust::Bundled);
+        }
+        let mut roots = Vec::new();
+        if let Some(file) = &file {
+            roots
+                .extend(bundle(Path::new(file)).map_err(|e| format!("SSL_CERT_FILE {file}: {e}"))?);
+        }
+        if let Some(dirs) = &dirs {
+            roots.extend(directories(dirs).map_err(|e| format!("SSL_CERT_DIR {dirs}: {e}"))?);
+        }
+        let source = [
+            file.map(|f| format!("SSL_CERT_FILE {f}")),
+            dirs.map(|d| format!("SSL_CERT_DIR {d}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" and ");
+        if roots.is_empty() {
+            return Err(format!("{source}: no certificates found"));
+        }
+        Ok(roots_from(source, roots))
+    }
+
+    /// What a user is told once, before anything is fetched.
+    pub fn warning(&self) -> Option<&'static str> {
+        matches!(self, Trust::Insecure).then_some(
+            "--insecure: TLS certificates are not verified; anyone on the path can read and change these transfers",
+        )
+    }
+}
+
+fn roots_from(source: String, roots: Vec<Certificate<'static>>) -> Trust {
+    Trust::Roots { source, roots }
+}
+
+/// Every certificate of a PEM file (other PEM items, such as keys, are
+/// skipped); a file with none is an error, as it would trust nothing.
+fn bundle(path: &Path) -> Result<Vec<Certificate<'static>>, String> {
+    let bytes = fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let certs = certificates(&bytes)?;
+    if certs.is_empty() {
+        return Err("no PEM certificate in it".into());
+    }
+    Ok(certs)
+}
+
+fn certificates(pem: &[u8]) -> Result<Vec<Certificate<'static>>, String> {
+    let mut certs = Vec::new();
+    for item in parse_pem(pem) {
+        match item.map_err(|e| format!("not a PEM file: {e}"))? {
+            PemItem::Certificate(cert) => certs.push(cert),
+            _ => continue,
+        }
+    }
+    Ok(certs)
+}
+
+/// `SSL_CERT_DIR`: directories separated by `:`, as OpenSSL reads it; each
+/// regular file in them that holds PEM certificates adds them (the hashed
+/// names OpenSSL looks up are such files; anything else is skipped).
+fn directories(list: &str) -> Result<Vec<Certificate<'static>>, String> {
+    let mut certs = Vec::new();
+    for dir in list.split(':').filter(|d| !d.is_empty()) {
+        let entries = fs::read_dir(dir).map_err(|e| format!("cannot read {dir}: {e}"))?;
+        let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        for path in paths.iter().filter(|p| p.is_file()) {
+            if let Ok(found) = fs::read(path)
+                .map_err(drop)
+                .and_then(|b| certificates(&b).map_err(drop))
+            {
+                certs.extend(found);
+            }
+        }
+    }
+    Ok(certs)
+}
+
+/// The operating system's store (on Linux the distribution's bundle).
+fn native() -> Result<Trust, String> {
+    let found = rustls_native_certs::load_native_certs();
+    let roots: Vec<Certificate<'static>> = found
+        .certs
+        .iter()
+        .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+        .collect();
+    if roots.is_empty() {
+        let why = found
+            .errors
+            .first()
+            .map_or_else(|| "none found".to_string(), ToString::to_string);
+        return Err(format!(
+            "--ca-native: the system's certificates cannot be read: {why}"
+        ));
+    }
+    Ok(roots_from("--ca-native".into(), roots))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NONE: &dyn Fn(&str) -> Option<String> = &|_| None;
+
+    #[test]
+    fn the_default_is_the_bundled_roots_and_insecure_wins() {
+        assert!(matches!(
+            Trust::resolve(&TrustFlags::default(), NONE),
+            Ok(Trust::Bundled)
+        ));
+        let flags = TrustFlags {
+            insecure: true,
+            cacert: Some("/nonexistent".into()),
+            native: false,
+        };
+        assert!(matches!(Trust::resolve(&flags, NONE), Ok(Trust::Insecure)));
+        assert!(Trust::Insecure.warning().is_some() && Trust::Bundled.warning().is_none());
+    }
+
+    #[test]
+    fn bad_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        fs::write(&empty, "no certificates here\n").unwrap();
+        let flags = |path: &Path| TrustFlags {
+            cacert: Some(path.to_path_buf()),
+            ..TrustFlags::default()
+        };
+        let missing = Trust::resolve(&flags(&dir.path().join("gone.pem")), NONE).unwrap_err();
+        assert!(
+            missing.starts_with("--cacert ") && missing.contains("gone.pem: cannot read it"),
+            "{missing}"
+        );
+        let error = Trust::resolve(&flags(&empty), NONE).unwrap_err();
+        assert!(
+            error.ends_with("empty.pem: no PEM certificate in it"),
+            "{error}"
+        );
+        let env = |name: &str| (name == "SSL_CERT_DIR").then(|| dir.path().display().to_string());
+        let error = Trust::resolve(&TrustFlags::default(), &env).unwrap_err();
+        assert!(
+            error.starts_with("SSL_CERT_DIR ") && error.ends_with("no certificates found"),
+            "{error}"
+        );
+    }
+}

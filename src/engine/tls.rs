@@ -1,0 +1,130 @@
+//! TLS for https URLs (and https proxies): ureq's rustls settings from the
+//! run's trust store, and certificate errors in words a user can act on.
+
+use rustls::CertificateError;
+use ureq::tls::{RootCerts, TlsConfig};
+
+use crate::config::trust::Trust;
+
+/// The TLS settings every connection of the run uses.
+pub fn config(trust: &Trust) -> TlsConfig {
+    let builder = TlsConfig::builder();
+    match trust {
+        Trust::Bundled => builder.root_certs(RootCerts::WebPki),
+        Trust::Roots { roots, .. } => builder.root_certs(RootCerts::new_with_certs(roots)),
+        Trust::Insecure => builder.disable_verification(true),
+    }
+    .build()
+}
+
+/// The certificate error behind a failed handshake, if that is what failed.
+/// rustls reports it inside an `io::Error` that ureq passes on.
+pub fn certificate_error(error: &ureq::Error) -> Option<&CertificateError> {
+    let rustls = match error {
+        ureq::Error::Rustls(e) => e,
+        ureq::Error::Io(e) => e.get_ref()?.downcast_ref::<rustls::Error>()?,
+        _ => return None,
+    };
+    match rustls {
+        rustls::Error::InvalidCertificate(e) => Some(e),
+        _ => None,
+    }
+}
+
+/// A certificate error in words a user can act on.
+pub fn describe(error: &CertificateError) -> String {
+    match error {
+        CertificateError::UnknownIssuer => {
+            "TLS: the server's certificate is not signed by a trusted \
+             authority (unknown issuer); trust its CA with --cacert FILE, or the system's \
+             store with --ca-native"
+                .into()
+        }
+        CertificateError::NotValidForNameContext {
+            expected,
+            presented,
+        } => format!(
+            "TLS: the server's certificate is for {}, not {}",
+            names(presented),
+            expected.to_str()
+        ),
+        CertificateError::NotValidForName => {
+            "TLS: the server's certificate is not for this host name".into()
+        }
+        CertificateError::ExpiredContext { not_after, .. } => format!(
+            "TLS: the server's certificate expired on {}",
+            date(not_after.as_secs())
+        ),
+        CertificateError::Expired => "TLS: the server's certificate has expired".into(),
+        CertificateError::NotValidYetContext { not_before, .. } => format!(
+            "TLS: the server's certificate is not valid before {}",
+            date(not_before.as_secs())
+        ),
+        other => format!("TLS: the server's certificate was refused ({other:?})"),
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`: the names a certificate is for.
+fn names(presented: &[String]) -> String {
+    match presented {
+        [] => "no host name".into(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// Seconds since 1970 as `YYYY-MM-DD HH:MM:SS UTC` (the proleptic Gregorian
+/// calendar, by Howard Hinnant's `civil_from_days`).
+fn date(seconds: u64) -> String {
+    let days = (seconds / 86_400) as i64;
+    let time = seconds % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        time / 3600,
+        time / 60 % 60,
+        time % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_civil() {
+        assert_eq!(date(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(date(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(date(1_577_836_799), "2019-12-31 23:59:59 UTC");
+        assert_eq!(date(4_102_444_800), "2100-01-01 00:00:00 UTC");
+    }
+
+    #[test]
+    fn names_read_as_a_list() {
+        let list = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(names(&list(&["a"])), "a");
+        assert_eq!(names(&list(&["a", "b", "c"])), "a, b and c");
+    }
+
+    #[test]
+    fn a_certificate_error_is_found_inside_an_io_error() {
+        let rustls = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        let error = ureq::Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, rustls));
+        let found = certificate_error(&error).unwrap();
+        assert!(describe(found).contains("--cacert"));
+        assert!(certificate_error(&ureq::Error::HostNotFound).is_none());
+    }
+}
