@@ -66,11 +66,21 @@ pub fn describe(error: &CertificateError) -> String {
 
 /// `a`, `a and b`, `a, b and c`: the names a certificate is for.
 fn names(presented: &[String]) -> String {
-    match presented {
+    let bare: Vec<&str> = presented.iter().map(|name| bare_name(name)).collect();
+    match bare.as_slice() {
         [] => "no host name".into(),
-        [one] => one.clone(),
+        [one] => one.to_string(),
         [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
+}
+
+/// webpki writes a presented name as `DnsName("host")` or
+/// `IpAddress(1.2.3.4)`; the name alone.
+fn bare_name(presented: &str) -> &str {
+    presented
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .map_or(presented, |inner| inner.trim_matches('"'))
 }
 
 /// Seconds since 1970 as `YYYY-MM-DD HH:MM:SS UTC` (the proleptic Gregorian
@@ -117,6 +127,10 @@ mod tests {
         let list = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
         assert_eq!(names(&list(&["a"])), "a");
         assert_eq!(names(&list(&["a", "b", "c"])), "a, b and c");
+        assert_eq!(
+            names(&list(&["DnsName(\"h.example\")", "IpAddress(1.2.3.4)"])),
+            "h.example and 1.2.3.4"
+        );
     }
 
     #[test]

@@ -121,3 +121,95 @@ fn redirects_go_only_to_http_and_https() {
     );
     assert!(listing(dir.path()).is_empty());
 }
+
+#[test]
+fn a_location_above_the_root_is_resolved_as_rfc_3986_says() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let url = server.url("/r308up?redirect_status=308&redirect=..%2Fdata%2Fother.txt%3Fsize%3D50");
+    let (code, lines, stderr) = run_json(dir.path(), &[&url]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let job = json_job(&lines, "r308up");
+    assert_eq!((attempts(job), job["http_status"].as_u64()), (1, Some(200)));
+    assert_served(&dir.path().join("r308up"), "/data/other.txt", 50);
+}
+
+#[test]
+fn a_location_that_is_not_a_url_fails_once() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let url = server.url("/bad/x.bin?redirect=http%3A%2F%2F%5B%3A%3A1");
+    let (code, lines, _) = run_json(dir.path(), &["--retries", "3", &url]);
+    assert_eq!(code, Some(1));
+    let job = json_job(&lines, "x.bin");
+    assert_eq!(attempts(job), 1);
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("which is not a URL"),
+        "{job}"
+    );
+}
+
+#[test]
+fn credentials_are_kept_on_a_redirect_within_the_origin() {
+    let server = Server::recording().unwrap();
+    let dir = tempdir();
+    let header_url = server.url("/h/x.bin?redirect=%2Fh2%2Fx.bin%3Fsize%3D4");
+    tget(dir.path())
+        .args([
+            "-H",
+            "Authorization: Bearer tok",
+            "-H",
+            "Cookie: c=1",
+            &header_url,
+        ])
+        .assert()
+        .success();
+    let after = &server.headers_for("/h2/x.bin")[0];
+    assert_eq!(header(after, "Authorization"), Some("Bearer tok"));
+    assert_eq!(header(after, "Cookie"), Some("c=1"));
+    let user_url = format!(
+        "http://u%3A1:p@{}/u/y.bin?redirect=%2Fu2%2Fy.bin%3Fsize%3D4",
+        server.addr()
+    );
+    tget(dir.path()).arg(&user_url).assert().success();
+    let after = &server.headers_for("/u2/y.bin")[0];
+    assert_eq!(
+        header(after, "Authorization"),
+        Some(basic("u:1", "p").as_str())
+    );
+}
+
+#[test]
+fn user_and_url_credentials_stay_behind_on_a_redirect_to_another_origin() {
+    let first = Server::recording().unwrap();
+    let second = Server::recording().unwrap();
+    let dir = tempdir();
+    let target = second.url("/b/z.bin?size=10");
+    let via_user = first.url(&format!("/a/z.bin?redirect={}", encode(&target)));
+    tget(dir.path())
+        .args(["-u", "ann:pw", &via_user])
+        .assert()
+        .success();
+    let via_info = format!(
+        "http://bob:pw@{}/a/w.bin?redirect={}",
+        first.addr(),
+        encode(&second.url("/b/w.bin?size=10"))
+    );
+    tget(dir.path()).arg(&via_info).assert().success();
+    assert_eq!(
+        header(&first.headers_for("/a/z.bin")[0], "Authorization"),
+        Some(basic("ann", "pw").as_str())
+    );
+    assert_eq!(
+        header(&second.headers_for("/b/z.bin")[0], "Authorization"),
+        None
+    );
+    assert_eq!(
+        header(&second.headers_for("/b/w.bin")[0], "Authorization"),
+        None
+    );
+    assert_served(&dir.path().join("w.bin"), "/b/w.bin", 10);
+}

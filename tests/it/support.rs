@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
+pub use testserver::proxy::HttpProxy;
+pub use testserver::socks::{Socks5, SocksTarget};
+pub use testserver::tls::Pki;
 pub use testserver::{Server, body, body_version, changed_version, etag};
 
 /// How long one tget run may take unless the test says otherwise; past it
@@ -478,6 +481,28 @@ pub fn encode(value: &str) -> String {
 }
 
 pub const MIB: u64 = 1 << 20;
+
+/// A loopback address where nothing listens: connections to it are refused.
+pub fn refusing_addr() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address")
+}
+
+/// Writes `text` to `name` in `dir` and returns the path as text, for a flag.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    path.display().to_string()
+}
+
+/// `Basic base64(user:password)`, as a test expects it on the wire.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::prelude::BASE64_STANDARD.encode(format!("{user}:{password}"))
+    )
+}
 
 /// Retries that do not slow a test down.
 pub const FAST_RETRIES: [&str; 2] = ["--retry-delay", "10ms"];

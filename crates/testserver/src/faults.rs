@@ -52,6 +52,7 @@ struct Faults {
     fail_status: Option<u16>,
     retry_after: Option<String>,
     redirect: Option<String>,
+    redirect_status: Option<u16>,
     redirects: u64,
     content_disposition: Option<String>,
     stall_after: Option<u64>,
@@ -95,6 +96,7 @@ impl Faults {
             "fail_ranges" => self.fail_ranges = number.unwrap_or(0),
             "retry_after" => self.retry_after = Some(value),
             "redirect" => self.redirect = Some(value),
+            "redirect_status" => self.redirect_status = status,
             "redirects" => self.redirects = number.unwrap_or(0),
             "cd" => self.content_disposition = Some(value),
             "stall_after" => self.stall_after = number,
@@ -144,7 +146,8 @@ pub(crate) fn plan(head: &RequestHead, path: &str, query: &str, history: &Histor
         return plan;
     }
     if let Some(target) = &faults.redirect {
-        plan.reply = Some(reply(302, "moved", format!("Location: {target}\r\n")));
+        let status = faults.redirect_status.unwrap_or(302);
+        plan.reply = Some(reply(status, "moved", format!("Location: {target}\r\n")));
         return plan;
     }
     if faults.redirects > 0 {

@@ -22,7 +22,8 @@
 //! - `retry_after=S`: with `fail`, also send `Retry-After: S` (seconds, or
 //!   an HTTP date, as given)
 //! - `fail_ranges=N`: the first N range requests for this path get a 503
-//! - `redirect=PATH`: answer 302 to PATH on this server
+//! - `redirect=PATH`: answer 302 with `Location: PATH`, as given (relative or not)
+//! - `redirect_status=CODE`: with `redirect`, answer CODE instead of 302
 //! - `redirects=N`: answer 302 to the same URL with `redirects=N-1` (a chain of N)
 //! - `cd=VALUE`: send `Content-Disposition: VALUE`
 //! - `stall_after=N`: send N bytes, then stop sending until the server shuts down
@@ -77,7 +78,15 @@ mod body;
 #[cfg(feature = "faults")]
 mod faults;
 mod plan;
+#[cfg(feature = "proxies")]
+pub mod proxy;
+#[cfg(feature = "proxies")]
+mod relay;
 mod serve;
+#[cfg(feature = "proxies")]
+pub mod socks;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -100,6 +109,12 @@ const CONNECTION_STACK: usize = 128 * 1024;
 
 /// One request's headers, as sent: `(name, value)` in order.
 pub type Headers = Vec<(String, String)>;
+
+/// The server side of TLS, for a server started by `Server::https`.
+#[cfg(feature = "tls")]
+type TlsSettings = Arc<rustls::ServerConfig>;
+#[cfg(not(feature = "tls"))]
+type TlsSettings = std::convert::Infallible;
 
 /// A thread per connection, started by an accept loop. (tiny_http's task pool
 /// was tried first: with 8 keep-alive clients it left connections unserved
@@ -128,6 +143,8 @@ struct Shared {
     none_live: Condvar,
     /// `None` unless started by [`Server::recording`].
     records: Option<Records>,
+    /// Set for an https server.
+    tls: Option<TlsSettings>,
     #[cfg(feature = "faults")]
     history: faults::History,
 }
@@ -150,6 +167,10 @@ impl Server {
     }
 
     fn listen(record_limit: Option<usize>) -> io::Result<Server> {
+        Server::listen_with(record_limit, None)
+    }
+
+    fn listen_with(record_limit: Option<usize>, tls: Option<TlsSettings>) -> io::Result<Server> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -157,6 +178,7 @@ impl Server {
                 limit,
                 heads: Mutex::default(),
             }),
+            tls,
             ..Shared::default()
         });
         let acceptor = {
@@ -176,9 +198,15 @@ impl Server {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT` followed by `path_and_query`.
+    /// `http://127.0.0.1:PORT` (https for [`Server::https`]) followed by
+    /// `path_and_query`.
     pub fn url(&self, path_and_query: &str) -> String {
-        format!("http://{}{}", self.addr, path_and_query)
+        let scheme = if self.shared.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}{}", self.addr, path_and_query)
     }
 
     /// Requests answered so far.

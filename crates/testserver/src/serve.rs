@@ -39,33 +39,75 @@ enum After {
     Reset,
 }
 
+/// A connection's bytes: plain TCP, or TLS over it.
+pub(crate) trait Wire: Read + Write {
+    fn socket(&self) -> &TcpStream;
+
+    /// Ends the connection cleanly (TLS says so first).
+    fn close(&mut self) {
+        let _ = self.flush();
+        let _ = self.socket().shutdown(Shutdown::Both);
+    }
+}
+
+impl Wire for TcpStream {
+    fn socket(&self) -> &TcpStream {
+        self
+    }
+}
+
+#[cfg(feature = "tls")]
+impl Wire for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn socket(&self) -> &TcpStream {
+        &self.sock
+    }
+
+    fn close(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.flush();
+        let _ = self.sock.shutdown(Shutdown::Both);
+    }
+}
+
 /// Serves requests on one keep-alive connection until the client closes it.
 pub(crate) fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
     stream.set_read_timeout(Some(POLL))?;
     stream.set_nodelay(true)?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut writer = stream;
+    #[cfg(feature = "tls")]
+    if let Some(config) = &shared.tls {
+        let connection = rustls::ServerConnection::new(config.clone()).map_err(io::Error::other)?;
+        return serve(
+            BufReader::new(rustls::StreamOwned::new(connection, stream)),
+            shared,
+        );
+    }
+    let mut reader = BufReader::new(stream);
     if opens_with_tls(&mut reader, shared)? {
         text(
-            &mut writer,
+            reader.get_mut(),
             400,
             "this is an http server",
             "Connection: close\r\n",
         )?;
-        let _ = writer.shutdown(Shutdown::Both);
+        reader.get_mut().close();
         return Ok(());
     }
+    serve(reader, shared)
+}
+
+/// Answers request after request until the client closes the connection.
+fn serve<W: Wire>(mut reader: BufReader<W>, shared: &Shared) -> io::Result<()> {
     while let Some(head) = read_head(&mut reader, shared)? {
-        match respond(&head, &mut writer, shared)? {
+        match respond(&head, reader.get_mut(), shared)? {
             After::KeepOpen if !head.close => {}
             After::Reset => {
-                reset_on_close(&writer);
+                reset_on_close(reader.get_ref().socket());
                 return Ok(());
             }
             _ => break,
         }
     }
-    let _ = writer.shutdown(Shutdown::Both);
+    reader.get_mut().close();
     Ok(())
 }
 
@@ -113,7 +155,7 @@ fn reset_on_close(stream: &TcpStream) {
 /// Reads one request head; `None` when the client closed the connection or
 /// the server is stopping.
 fn read_head(
-    reader: &mut BufReader<TcpStream>,
+    reader: &mut BufReader<impl Wire>,
     shared: &Shared,
 ) -> io::Result<Option<RequestHead>> {
     let mut lines = Vec::new();
@@ -181,7 +223,7 @@ enum Answer {
 }
 
 /// Answers one request; says what becomes of the connection.
-fn respond(head: &RequestHead, out: &mut TcpStream, shared: &Shared) -> io::Result<After> {
+fn respond(head: &RequestHead, out: &mut impl Wire, shared: &Shared) -> io::Result<After> {
     let (path, query) = head.target.split_once('?').unwrap_or((&head.target, ""));
     shared.record(path, head);
     let plan = shared.plan(head, path, query);
@@ -193,7 +235,7 @@ fn respond(head: &RequestHead, out: &mut TcpStream, shared: &Shared) -> io::Resu
         return text(out, 304, "", "");
     }
     if let Some(bytes) = plan.send_buffer {
-        set_send_buffer(out, bytes);
+        set_send_buffer(out.socket(), bytes);
     }
     let answer = answer(head, &plan);
     let (start, end) = match answer {
@@ -215,13 +257,14 @@ fn respond(head: &RequestHead, out: &mut TcpStream, shared: &Shared) -> io::Resu
         started: Instant::now(),
         sent: 0,
         stopping: &shared.stopping,
-        peer: Some(std::os::fd::AsRawFd::as_raw_fd(&*out)),
+        peer: Some(std::os::fd::AsRawFd::as_raw_fd(out.socket())),
     };
     let chunked = plan.framing == Framing::Chunked;
     send_body(&mut body, out, chunked, &shared.body_bytes)?;
     if chunked && cut.is_none() {
         out.write_all(b"0\r\n\r\n")?;
     }
+    out.flush()?;
     Ok(match cut {
         Some((_, Cut::Reset)) => After::Reset,
         Some((_, Cut::Close)) => After::Close,
@@ -284,7 +327,7 @@ fn if_range_holds(head: &RequestHead, plan: &Plan) -> bool {
 }
 
 fn write_head(
-    out: &mut TcpStream,
+    out: &mut impl Write,
     plan: &Plan,
     answer: &Answer,
     (start, end): (u64, u64),
@@ -321,7 +364,7 @@ fn write_head(
 /// empty chunk is the caller's: a cut body must not have it).
 fn send_body(
     body: &mut Body,
-    out: &mut TcpStream,
+    out: &mut impl Write,
     chunked: bool,
     sent: &AtomicU64,
 ) -> io::Result<()> {
@@ -348,6 +391,7 @@ fn reason(status: u16) -> &'static str {
         206 => "Partial Content",
         302 => "Found",
         304 => "Not Modified",
+        308 => "Permanent Redirect",
         400 => "Bad Request",
         404 => "Not Found",
         416 => "Range Not Satisfiable",
@@ -356,13 +400,14 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-fn text(out: &mut TcpStream, status: u16, body: &str, extra_headers: &str) -> io::Result<After> {
+fn text(out: &mut impl Write, status: u16, body: &str, extra_headers: &str) -> io::Result<After> {
     write!(
         out,
         "HTTP/1.1 {status} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{extra_headers}\r\n{body}",
         reason(status),
         body.len()
     )?;
+    out.flush()?;
     Ok(After::KeepOpen)
 }
 
