@@ -33,6 +33,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// How often a pause before a retry looks at the cancel flag.
 const PAUSE_STEP: Duration = Duration::from_millis(50);
+/// Room for a request head (and, through an HTTP proxy, its absolute-form
+/// target and `Proxy-Authorization`).
+const OUTPUT_BUFFER: usize = 16 * 1024;
 
 /// The settings of every connection, for the agent and for the copies of
 /// it that name a SOCKS proxy (see `proxy`). With a limit per host, the
@@ -62,6 +65,9 @@ fn settings(
         // on one host would then reconnect all the time.
         .max_idle_connections(threads.max(10) * 2)
         .max_idle_connections_per_host(per_host.unwrap_or(threads.max(3) * 2))
+        // Only request heads are written (GETs without bodies): ureq's 128 KiB
+        // output buffer, per connection and twice over TLS, is memory for nothing.
+        .output_buffer_size(OUTPUT_BUFFER)
 }
 
 /// One agent per run, cloned into every worker: clones share one connection
