@@ -36,6 +36,11 @@ const PAUSE_STEP: Duration = Duration::from_millis(50);
 /// Room for a request head (and, through an HTTP proxy, its absolute-form
 /// target and `Proxy-Authorization`).
 const OUTPUT_BUFFER: usize = 16 * 1024;
+/// What one read from a connection may take in. Over TLS each connection
+/// has two (the socket's and the decrypted bytes'); at 64 KiB rather than
+/// ureq's 128 KiB they stay in cache: w3t took 10% less CPU (1.33-1.45 s
+/// down to 1.20-1.32 s), w2t 2 MiB less memory, plain w3 about 4% more CPU.
+const INPUT_BUFFER: usize = 64 * 1024;
 
 /// The settings of every connection, for the agent and for the copies of
 /// it that name a SOCKS proxy (see `proxy`). With a limit per host, the
@@ -68,6 +73,7 @@ fn settings(
         // Only request heads are written (GETs without bodies): ureq's 128 KiB
         // output buffer, per connection and twice over TLS, is memory for nothing.
         .output_buffer_size(OUTPUT_BUFFER)
+        .input_buffer_size(INPUT_BUFFER)
 }
 
 /// One agent per run, cloned into every worker: clones share one connection
