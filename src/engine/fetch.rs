@@ -30,6 +30,7 @@ use crate::engine::transport::{
     Clock, ContentRange, Transport, check_scheme, status_error, unsatisfied_length,
 };
 use crate::naming::{self, Claims, content_disposition};
+use crate::userinfo::redact;
 
 /// Bytes are read and written in chunks of this size through one buffer per
 /// worker, so memory stays flat whatever the file size.
@@ -310,9 +311,10 @@ impl<'a> Fetcher<'a> {
     }
 
     /// Cleans up after a failed job and says why it failed. An interrupted
-    /// job, or one stopped by a full disk, keeps a resumable part for `-c`; a
-    /// file taken over from its final name goes back there; any other
-    /// failure leaves nothing.
+    /// job, one stopped by a full disk and one whose connection failed keep
+    /// a resumable part for `-c`; a file taken over from its final name goes
+    /// back there; any other failure (a checksum, a changed file) leaves
+    /// nothing.
     fn give_up(&self, attempts: &Attempts, error: FetchError) -> Failure {
         let files = &attempts.files;
         let kind = match &error {
@@ -326,6 +328,9 @@ impl<'a> Fetcher<'a> {
                 format!("interrupted; {} kept for -c", files.part_path().display())
             }
             FailureKind::StopsBatch if resumable => {
+                format!("{error}; {} kept for -c", files.part_path().display())
+            }
+            FailureKind::Job if resumable && error.cut_the_transfer() => {
                 format!("{error}; {} kept for -c", files.part_path().display())
             }
             _ if attempts.took_over => {
@@ -823,7 +828,9 @@ fn resume_point(job: &Job, files: &PartFiles, final_file: Option<FinalFile>) -> 
 
 fn part_resume(job: &Job, files: &PartFiles) -> Option<Resume> {
     let on_disk = files.part_len().filter(|&n| n > 0)?;
-    let meta = files.read_meta().filter(|meta| meta.url == job.url)?;
+    let meta = files
+        .read_meta()
+        .filter(|meta| meta.url == redact(&job.url))?;
     let Some(done) = &meta.done else {
         if meta.length.is_some_and(|length| on_disk > length) {
             return None;

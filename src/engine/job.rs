@@ -359,6 +359,18 @@ impl FetchError {
         )
     }
 
+    /// A failure of the connection, not of the bytes: what arrived is still
+    /// the file, so its part is kept for `-c` (as after Ctrl-C).
+    pub fn cut_the_transfer(&self) -> bool {
+        match self {
+            FetchError::Network(_) | FetchError::Truncated { .. } | FetchError::Incomplete(_) => {
+                true
+            }
+            FetchError::Status { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+
     pub fn local(action: &'static str, path: &Path, source: io::Error) -> FetchError {
         FetchError::Local {
             action,

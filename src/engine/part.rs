@@ -44,6 +44,7 @@ use crate::engine::outdir::{Access, Dir};
 use crate::engine::ranges::Ranges;
 use crate::engine::transport::header_text;
 use crate::naming::{META_SUFFIX, PART_SUFFIX};
+use crate::userinfo::redact;
 
 const MAGIC: &str = "tget-part 1";
 /// A sidecar is a few hundred bytes; anything bigger is not ours.
@@ -180,10 +181,13 @@ pub struct Meta {
 }
 
 impl Meta {
-    /// The validators of a response that starts a part.
+    /// The validators of a response that starts a part. The URL is kept
+    /// without its password: the sidecar is a file anyone who can list the
+    /// directory may read, and a part is the same resource whatever the
+    /// password was.
     pub fn from_headers(url: &str, headers: &HeaderMap, length: Option<u64>) -> Meta {
         Meta {
-            url: url.to_string(),
+            url: redact(url).into_owned(),
             etag: header_text(headers, ETAG.as_str()).filter(|tag| !tag.starts_with("W/")),
             last_modified: header_text(headers, LAST_MODIFIED.as_str()),
             length,

@@ -1,6 +1,8 @@
 //! Credentials: URL user info percent-decoded into Basic auth, `-u` for
 //! every URL, netrc by host; and no password in anything tget prints.
 
+use std::fs;
+
 use predicates::prelude::*;
 
 use crate::support::*;
@@ -147,5 +149,34 @@ fn passwords_never_reach_stderr_or_json() {
     assert!(
         lines.iter().any(|l| l["url"] == "ftp://carol:***@h/x"),
         "{lines:?}"
+    );
+}
+
+#[test]
+fn a_kept_part_records_no_password_and_continues_after_a_password_change() {
+    let server = Server::recording().unwrap();
+    let dir = tempdir();
+    let url = |password: &str| {
+        format!(
+            "http://ann:{password}@{}/kp/x.bin?size=900000&truncate_at=400000&faults=1",
+            server.addr()
+        )
+    };
+    let output = tget(dir.path())
+        .args(["--retries", "0", &url("old-s3cret")])
+        .output();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let sidecar = fs::read_to_string(dir.path().join("x.bin.part.meta"))
+        .unwrap_or_else(|e| panic!("{e}: {:?} {}", listing(dir.path()), stderr(&output)));
+    assert!(!sidecar.contains("old-s3cret"), "{sidecar}");
+    assert!(sidecar.contains("ann:***@"), "{sidecar}");
+    let (code, lines, _) = run_json(dir.path(), &["-c", &url("new-s3cret")]);
+    assert_eq!(code, Some(0));
+    assert_eq!(json_job(&lines, "x.bin")["bytes"], 900000);
+    assert_served(&dir.path().join("x.bin"), "/kp/x.bin", 900000);
+    let asked = server.headers_for("/kp/x.bin");
+    assert_eq!(
+        header(asked.last().unwrap(), "Range"),
+        Some("bytes=400000-")
     );
 }

@@ -1,5 +1,6 @@
 //! Bodies that end early: cut, reset, chunked without its end marker, or
-//! close-delimited. Never a file; retried and resumed where that is safe.
+//! close-delimited. Never a file under its final name; retried and resumed
+//! where that is safe, and kept as a part for `-c` when the retries run out.
 
 use std::fs;
 
@@ -7,7 +8,7 @@ use crate::support::*;
 
 #[test]
 fn a_body_cut_short_is_an_error_never_a_file() {
-    let server = Server::start().unwrap();
+    let server = Server::recording().unwrap();
     let dir = tempdir();
     let (code, lines, text) = run_json(
         dir.path(),
@@ -20,8 +21,19 @@ fn a_body_cut_short_is_an_error_never_a_file() {
     assert_eq!(code, Some(1), "{text}");
     let job = json_job(&lines, "x.bin");
     assert_eq!((job["status"].as_str(), attempts(job)), (Some("failed"), 1));
-    assert!(job["error"].as_str().unwrap().contains("closed"), "{job}");
-    assert!(listing(dir.path()).is_empty(), "no file, no .part");
+    let error = job["error"].as_str().unwrap();
+    assert!(error.contains("closed"), "{job}");
+    assert!(error.ends_with("x.bin.part kept for -c"), "{job}");
+    assert_eq!(listing(dir.path()), KEPT_PART, "no file, a part for -c");
+    let (code, lines, _) = run_json(
+        dir.path(),
+        &["-c", &server.url("/cut/x.bin?size=10000&truncate_at=3000")],
+    );
+    assert_eq!(code, Some(0));
+    assert_eq!(json_job(&lines, "x.bin")["bytes"], 10000);
+    let asked = server.headers_for("/cut/x.bin");
+    assert_eq!(header(&asked[1], "Range"), Some("bytes=3000-"));
+    assert_served(&dir.path().join("x.bin"), "/cut/x.bin", 10000);
 }
 
 #[test]
@@ -39,8 +51,10 @@ fn a_reset_mid_body_is_an_error_never_a_file() {
     assert_eq!(code, Some(1));
     let job = json_job(&lines, "x.bin");
     assert_eq!((job["status"].as_str(), attempts(job)), (Some("failed"), 1));
-    assert!(listing(dir.path()).is_empty(), "no file, no .part");
+    assert_eq!(listing(dir.path()), KEPT_PART, "no file, a part for -c");
 }
+
+const KEPT_PART: [&str; 2] = ["x.bin.part", "x.bin.part.meta"];
 
 #[test]
 fn a_cut_body_is_retried_and_resumed_with_if_range() {
@@ -103,8 +117,8 @@ fn a_cut_chunked_body_is_caught_by_its_missing_end_marker() {
     assert_served(&dir.path().join("x.bin"), "/te/x.bin", 10000);
     assert_eq!(
         listing(dir.path()),
-        ["x.bin"],
-        "the old file stays, no part"
+        ["x.bin", "x.bin.part", "x.bin.part.meta"],
+        "the old file stays beside the part"
     );
 }
 

@@ -111,8 +111,8 @@ fn a_server_that_stalls_mid_body_is_cut_off_by_the_timeout() {
         ));
     assert_eq!(
         listing(dir.path()),
-        ["fine.bin"],
-        "no partial file under a final name, no .part"
+        ["fine.bin", "half.bin.part", "half.bin.part.meta"],
+        "no partial file under a final name, a part for -c"
     );
 }
 
