@@ -73,6 +73,7 @@ impl Dir {
     }
 
     fn child(&self, name: &str) -> io::Result<Dir> {
+        plain(name)?;
         match rustix::fs::mkdirat(&*self.fd, name, Mode::from_bits_truncate(0o777)) {
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
             Err(e) => return Err(e.into()),
@@ -108,6 +109,7 @@ impl Dir {
 
     /// What `name` is, if anything; a symlink is reported, not followed.
     pub fn entry(&self, name: &str) -> Option<Entry> {
+        plain(name).ok()?;
         let stat = rustix::fs::statat(&*self.fd, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
         let kind = FileType::from_raw_mode(stat.st_mode);
         let modified = UNIX_EPOCH
@@ -125,11 +127,15 @@ impl Dir {
 
     /// Whether anything usable is at `name`: a file, or a symlink to one.
     pub fn holds(&self, name: &str) -> bool {
+        if plain(name).is_err() {
+            return false;
+        }
         rustix::fs::statat(&*self.fd, name, AtFlags::empty()).is_ok()
     }
 
     /// A new, empty file at `name`; fails if anything is there already.
     pub fn create_new(&self, name: &str) -> io::Result<File> {
+        plain(name)?;
         let fd = rustix::fs::openat(
             &*self.fd,
             name,
@@ -142,6 +148,7 @@ impl Dir {
     /// The regular file at `name`. `O_NONBLOCK`: a FIFO planted there fails
     /// instead of blocking the worker (it changes nothing for regular files).
     pub fn open_file(&self, name: &str, access: Access) -> io::Result<File> {
+        plain(name)?;
         let mode = match access {
             Access::Read => OFlags::RDONLY,
             Access::Append => OFlags::RDWR | OFlags::APPEND,
@@ -157,6 +164,7 @@ impl Dir {
 
     /// Sets `name`'s modification time (of a symlink itself, never its target).
     pub fn set_modified(&self, name: &str, time: SystemTime) -> io::Result<()> {
+        plain(name)?;
         let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
         let stamp = rustix::time::Timespec {
             tv_sec: i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
@@ -180,6 +188,7 @@ impl Dir {
 
     /// Removes `name` (a symlink itself, never its target); a missing one is fine.
     pub fn remove(&self, name: &str) -> io::Result<()> {
+        plain(name)?;
         match rustix::fs::unlinkat(&*self.fd, name, AtFlags::empty()) {
             Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
             Err(e) => Err(e.into()),
@@ -189,11 +198,15 @@ impl Dir {
     /// Renames `from` to `to`, replacing whatever entry `to` is (a symlink
     /// there is replaced, not followed).
     pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        plain(from)?;
+        plain(to)?;
         Ok(rustix::fs::renameat(&*self.fd, from, &*self.fd, to)?)
     }
 
     /// Gives `from` the second name `to`, failing if `to` exists in any form.
     pub fn link(&self, from: &str, to: &str) -> io::Result<()> {
+        plain(from)?;
+        plain(to)?;
         Ok(rustix::fs::linkat(
             &*self.fd,
             from,
@@ -219,9 +232,22 @@ impl Dir {
     }
 }
 
+/// Every name is checked here, not only by the callers that sanitise it:
+/// `O_NOFOLLOW` guards the last component only, so a `/` or `..` in a name
+/// would be a way out of the output directory.
+fn plain(name: &str) -> io::Result<()> {
+    if is_plain_name(name) {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{name:?} is not a plain file name"),
+    ))
+}
+
 /// Whether `name` could sit in a directory as itself: not empty, not `.` or
 /// `..`, no separator.
-pub fn is_plain_name(name: &str) -> bool {
+fn is_plain_name(name: &str) -> bool {
     !name.is_empty()
         && name != "."
         && name != ".."
@@ -271,6 +297,20 @@ mod tests {
     fn shown_paths_are_bare_under_the_current_directory() {
         let here = Dir::open(Path::new(".")).unwrap();
         assert_eq!(here.shown("a.bin"), PathBuf::from("a.bin"));
-        assert!(is_plain_name("a.bin") && !is_plain_name("..") && !is_plain_name("a/b"));
+    }
+
+    #[test]
+    fn no_name_with_a_separator_or_dots_is_used_whoever_asks() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = Dir::open(&root.path().join("out")).unwrap();
+        for name in ["../x", "a/b", "..", ".", "", "/etc/x"] {
+            let refused = dir.create_new(name).unwrap_err();
+            assert_eq!(refused.kind(), io::ErrorKind::InvalidInput, "{name:?}");
+            assert!(dir.subdir(&[name.to_string()]).is_err(), "{name:?}");
+            assert!(dir.rename("x", name).is_err() && dir.link("x", name).is_err());
+            assert!(dir.remove(name).is_err() && dir.entry(name).is_none());
+        }
+        assert!(!root.path().join("x").exists());
+        assert!(dir.create_new("a.bin").is_ok());
     }
 }

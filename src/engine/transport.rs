@@ -504,7 +504,8 @@ impl ContentRange {
 
     /// Whether this range carries exactly the rest of a file from `offset`.
     pub fn continues_at(&self, offset: u64) -> bool {
-        self.first == offset && self.total == Some(self.last + 1)
+        // `checked_add`: a server may send any number as the last byte.
+        self.first == offset && self.total.is_some() && self.total == self.last.checked_add(1)
     }
 }
 
@@ -585,6 +586,11 @@ mod tests {
         );
         assert!(
             !ContentRange::parse("bytes 100-999/*")
+                .unwrap()
+                .continues_at(100)
+        );
+        assert!(
+            !ContentRange::parse("bytes 100-18446744073709551615/*")
                 .unwrap()
                 .continues_at(100)
         );
