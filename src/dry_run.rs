@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::engine::job::{self, Job, Planning};
 use crate::exit::{Exit, Fatal, OrExit};
 use crate::input;
-use crate::naming::{self, Claims, PART_SUFFIX};
+use crate::naming::{self, Claims, META_SUFFIX, PART_SUFFIX};
 
 pub fn run(config: &Config) -> Result<Exit, Fatal> {
     check_out_dir(&config.out_dir).or_exit(Exit::Usage)?;
@@ -77,19 +77,27 @@ fn line(fields: &[&str]) -> String {
     format!("{}\n", fields.join("\t"))
 }
 
-/// What a run would do with the job's file, judged from what is on disk.
+/// What a run would do with the job's file, judged from what is on disk
+/// by the rules `engine::fetch` applies: a symlink counts as present only
+/// if it leads to something, and a part with a sidecar is continued.
 fn action(job: &Job, config: &Config) -> &'static str {
-    let exists = std::fs::symlink_metadata(&job.path).is_ok();
-    let mut part = job.path.clone().into_os_string();
-    part.push(PART_SUFFIX);
-    let has_part = std::fs::symlink_metadata(Path::new(&part)).is_ok();
     let fetch = &config.fetch;
-    match (exists, has_part) {
-        (true, _) if fetch.overwrite => "replace",
-        (true, _) if fetch.timestamping => "check",
-        (_, true) if fetch.resume => "continue",
-        (true, _) if fetch.resume => "continue",
-        (true, _) => "skip",
+    let is_file = std::fs::symlink_metadata(&job.path).is_ok_and(|m| m.is_file());
+    let held = std::fs::metadata(&job.path).is_ok();
+    let beside = |suffix: &str| {
+        let mut path = job.path.clone().into_os_string();
+        path.push(suffix);
+        std::fs::symlink_metadata(Path::new(&path)).ok()
+    };
+    let resumable = beside(PART_SUFFIX).is_some_and(|m| m.is_file() && m.len() > 0)
+        && beside(META_SUFFIX).is_some();
+    match () {
+        _ if held && !fetch.overwrite && !fetch.resume && !fetch.timestamping => "skip",
+        _ if is_file && fetch.timestamping && !fetch.overwrite => "check",
+        _ if resumable => "continue",
+        _ if is_file && fetch.resume && !fetch.overwrite => "continue",
+        _ if held && !fetch.overwrite => "skip",
+        _ if held => "replace",
         _ => "fetch",
     }
 }

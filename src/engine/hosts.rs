@@ -57,11 +57,16 @@ impl Hosts {
     /// Whether `url`'s host has a slot free now (it may be gone by the time
     /// one is asked for).
     pub fn has_room(&self, url: &str) -> bool {
+        self.limit.is_none() || self.has_room_for(&host_key(url))
+    }
+
+    /// Whether the host `key` (see `host_key`) has a free slot.
+    pub fn has_room_for(&self, key: &str) -> bool {
         let Some(limit) = self.limit else {
             return true;
         };
         let busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
-        busy.get(&host_key(url)).is_none_or(|&taken| taken < limit)
+        busy.get(key).is_none_or(|&taken| taken < limit)
     }
 
     /// Gives a slot back.
@@ -182,6 +187,8 @@ mod tests {
         assert_eq!(host_key("http://H/x"), host_key("http://h:80/y"));
         assert_ne!(host_key("http://h/x"), host_key("http://h:8080/x"));
         assert_ne!(host_key("http://h/x"), host_key("https://h/x"));
+        // As in a sidecar's URL, whose password is hidden.
+        assert_eq!(host_key("http://u:***@H:8/x"), host_key("http://h:8/"));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use ureq::http::{Response, header};
 use ureq::{Body, ResponseExt};
 
 use crate::config::SplitPolicy;
-use crate::engine::hosts::{Hosts, Slot};
+use crate::engine::hosts::{Hosts, Slot, host_key};
 use crate::engine::job::FetchError;
 use crate::engine::part::{Meta, PartFiles};
 use crate::engine::ranges::Ranges;
@@ -121,6 +121,9 @@ pub struct Opening {
 /// The `.part` file several workers write into.
 pub struct SharedFile {
     url: String,
+    /// The host its job counts against (`--max-per-host`): the one listed,
+    /// wherever redirects led, so the owner and its helpers count as one.
+    counted_as: String,
     /// Sent as `If-Range`: a range from any other version of the file is refused.
     validator: String,
     length: u64,
@@ -320,6 +323,7 @@ impl Transfers {
     /// when the caller takes them all in turn.
     fn share(&self, opening: Opening, bounds: &[(u64, u64)], offer: bool) -> Vec<Arc<Piece>> {
         let file = Arc::new(SharedFile {
+            counted_as: host_key(&opening.meta.url),
             url: opening.url,
             validator: opening.validator,
             length: opening.length,
@@ -379,10 +383,10 @@ impl Transfers {
             .expect("poisoned")
             .iter()
             .filter(|p| !p.taken.load(Ordering::SeqCst) || self.can_split(p))
-            .map(|p| p.file.url.clone())
+            .map(|p| p.file.counted_as.clone())
             .collect();
         // Asked with the pieces' lock let go: locks are never held two at once.
-        urls.iter().any(|url| self.hosts.has_room(url))
+        urls.iter().any(|host| self.hosts.has_room_for(host))
     }
 
     /// For an idle worker: a range, with a slot of its host for it.
@@ -392,14 +396,14 @@ impl Transfers {
             .lock()
             .expect("poisoned")
             .iter()
-            .map(|p| p.file.url.clone())
+            .map(|p| p.file.counted_as.clone())
             .collect();
         hosts.dedup();
-        for url in hosts {
-            let Some(slot) = self.hosts.try_take(&url) else {
+        for host in hosts {
+            let Some(slot) = self.hosts.try_take_key(host.clone()) else {
                 continue;
             };
-            match self.take_where(|piece| piece.file.url == url) {
+            match self.take_where(|piece| piece.file.counted_as == host) {
                 Some(piece) => {
                     *piece.slot.lock().expect("poisoned") = Some(slot);
                     return Some(piece);
