@@ -153,8 +153,9 @@ pub struct DownloadArgs {
     #[arg(long)]
     pub overwrite: bool,
 
-    /// Resume NAME.part files left by an earlier run (e.g. by Ctrl-C), validated with If-Range
-    /// against the version recorded in NAME.part.meta
+    /// Also continue a short file under its final name (left by another tool), if the server
+    /// says by If-Range with the file's date that it is the same version. NAME.part files are
+    /// resumed with or without -c
     #[arg(short = 'c', long = "continue")]
     pub resume: bool,
 

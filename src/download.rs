@@ -23,8 +23,9 @@ use crate::ui::progress::Progress;
 use crate::ui::report::{Reporter, Summary};
 
 pub fn run(config: &Config, cancel: &Cancel) -> Result<Exit, Fatal> {
-    let out = open_out_dir(&config.out_dir).or_exit(Exit::Usage)?;
+    // A list that cannot be read leaves no directory behind.
     let requests = input::open(&config.sources, config.shard).or_exit(Exit::Usage)?;
+    let out = open_out_dir(&config.out_dir).or_exit(Exit::Usage)?;
     let failed = open_failed_list(config).or_exit(Exit::Usage)?;
     let mut reporter = Reporter::new(io::stdout().lock(), config.output, failed);
     let batch = Batch {
@@ -244,11 +245,15 @@ fn finish(
         halted: cancel.halted(),
     };
     reporter.finish(&summary, config.display.quiet);
-    if cancel.aborted() {
+    let batch = if cancel.aborted() {
         Exit::Interrupted
     } else if totals.failed > 0 {
         Exit::SomeFailed
     } else {
         Exit::Success
+    };
+    if reporter.failed_list_broken() {
+        return batch.worst(Exit::CannotProceed);
     }
+    batch
 }

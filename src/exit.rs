@@ -13,8 +13,8 @@ pub enum Exit {
     /// A bad flag, an unreadable list, a bad header: nothing was downloaded.
     Usage,
     /// The run could not start or go on for a reason that is not the
-    /// input's: an export file that cannot be written, a built-in server
-    /// that does not start.
+    /// input's: an export file or a `--save-failed` list that cannot be
+    /// written, a built-in server that does not start.
     CannotProceed,
     /// Ctrl-C (or SIGTERM, SIGHUP) stopped the run; the process then dies by
     /// that signal, so a calling shell loop stops too.
@@ -28,8 +28,8 @@ Exit codes:
   0    every job succeeded or was skipped (file already present)
   1    at least one job failed (the others were still downloaded)
   2    usage or input error (bad flag, unreadable list file, bad header)
-  3    the run could not proceed (an export file could not be written,
-       the built-in server did not start)
+  3    the run could not proceed (an export file or the --save-failed
+       list could not be written, the built-in server did not start)
   130  interrupted: tget cleans up, then dies by the signal it got
        (SIGINT shows as 130 in a shell, SIGTERM as 143)";
 

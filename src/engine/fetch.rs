@@ -59,10 +59,9 @@ struct Attempts<'j> {
     files: PartFiles,
     /// A file already under the final name, to continue (`-c`).
     final_file: Option<FinalFile>,
-    /// The final file was moved to the part to be continued: a failure puts it back.
-    took_over: bool,
-    /// The part was started by this run, so a retry may resume it even without `-c`.
-    part_is_ours: bool,
+    /// The final file as it was before it was moved to the part to be
+    /// continued: whatever happens, it goes back under its name.
+    took_over: Option<FinalFile>,
     /// Off once this file's ranges proved unreliable: one plain stream will do.
     may_share: bool,
     made: u32,
@@ -108,10 +107,7 @@ impl Resume {
             }
             // The file's date stands for its version: a server whose copy
             // changed since then sends all of it, never a mismatched tail.
-            Resume::Final(file) => (
-                format!("bytes={}-", file.length),
-                Some(httpdate::fmt_http_date(file.modified)),
-            ),
+            Resume::Final(file) => (format!("bytes={}-", file.length), http_date(file.modified)),
         }
     }
 }
@@ -199,7 +195,9 @@ fn stamp(files: &PartFiles, last_modified: Option<&str>) -> bool {
         return true;
     };
     let earliest = UNIX_EPOCH + Duration::from_secs(315_532_800);
-    let latest = SystemTime::now() + Duration::from_secs(24 * 3600);
+    // A date ahead of this clock would go out as If-Modified-Since, which
+    // servers ignore when it is in the future, so -N would fetch again.
+    let latest = SystemTime::now();
     if date < earliest || date > latest {
         return false;
     }
@@ -259,7 +257,11 @@ impl<'a> Fetcher<'a> {
         let started = Instant::now();
         let dir = match self.dir_for(job) {
             Ok(dir) => dir,
-            Err(error) => return Outcome::failed(error.to_string()),
+            Err(error) => {
+                let kind = error.failure_kind();
+                let message = error.to_string();
+                return Outcome::new(End::Failed(Failure { message, kind }));
+            }
         };
         let final_file = FinalFile::of(&dir, &job.name);
         let config = self.config;
@@ -269,15 +271,16 @@ impl<'a> Fetcher<'a> {
         }
         let newer_than = final_file
             .filter(|_| config.timestamping && !config.overwrite)
-            .map(|file| file.modified);
+            .map(|file| file.modified)
+            .filter(|&time| http_date(time).is_some());
         let mut attempts = Attempts {
             job,
             files: PartFiles::new(&dir, &job.name),
             // Only a regular file is continued: a symlink there counts as
             // present. `-N` replaces a file rather than continuing it.
-            final_file: final_file.filter(|_| !config.overwrite && newer_than.is_none()),
-            took_over: false,
-            part_is_ours: false,
+            final_file: final_file
+                .filter(|_| config.resume && !config.overwrite && !config.timestamping),
+            took_over: None,
             may_share: true,
             made: 0,
             http_status: None,
@@ -312,49 +315,37 @@ impl<'a> Fetcher<'a> {
 
     /// Cleans up after a failed job and says why it failed. An interrupted
     /// job, one stopped by a full disk and one whose connection failed keep
-    /// a resumable part for `-c`; a file taken over from its final name goes
-    /// back there; any other failure (a checksum, a changed file) leaves
-    /// nothing.
+    /// a resumable part for the next run; a file taken over from its final
+    /// name goes back there; any other failure (a checksum, a changed file)
+    /// leaves nothing.
     fn give_up(&self, attempts: &Attempts, error: FetchError) -> Failure {
         let files = &attempts.files;
-        let kind = match &error {
-            FetchError::Cancelled => FailureKind::Interrupted,
-            error if error.stops_batch() => FailureKind::StopsBatch,
-            _ => FailureKind::Job,
-        };
-        let resumable = resume_point(attempts.job, files, None).is_some();
-        let message = match kind {
-            FailureKind::Interrupted if resumable => {
-                format!("interrupted; {} kept for -c", files.part_path().display())
+        let kind = error.failure_kind();
+        // What arrived before a lost connection, an interrupt or a full disk
+        // is still the file; after any other failure it may not be.
+        let keep = kind != FailureKind::Job || error.cut_the_transfer();
+        let message = if let Some(original) = attempts.took_over {
+            let shown = attempts.job.path.display();
+            match attempts.give_back(original, keep) {
+                Ok(()) if keep => format!("{error}; {shown} kept, -c continues it"),
+                Ok(()) => format!("{error}; {shown} left as it was"),
+                Err(_) => format!("{error}; {} kept", files.part_path().display()),
             }
-            FailureKind::StopsBatch if resumable => {
-                format!("{error}; {} kept for -c", files.part_path().display())
-            }
-            FailureKind::Job if resumable && error.cut_the_transfer() => {
-                format!("{error}; {} kept for -c", files.part_path().display())
-            }
-            _ if attempts.took_over => {
-                match files.dir().rename(files.part_name(), &attempts.job.name) {
-                    Ok(()) => {
-                        let _ = files.remove_meta();
-                        format!("{error}; {} left as it was", attempts.job.path.display())
-                    }
-                    Err(_) => format!("{error}; {} kept", files.part_path().display()),
-                }
-            }
-            _ => {
-                // Nothing to clean up is the common case; a file that cannot be
-                // removed is only ever a `.part` or a sidecar, never a final name.
-                let _ = files.remove();
-                error.to_string()
-            }
+        } else if keep && resume_point(attempts.job, files, None).is_some() {
+            let part = files.part_path();
+            format!("{error}; {} kept, a re-run continues it", part.display())
+        } else {
+            // Nothing to clean up is the common case; a file that cannot be
+            // removed is only ever a `.part` or a sidecar, never a final name.
+            let _ = files.remove();
+            error.to_string()
         };
         Failure { message, kind }
     }
 
     fn with_retries(&mut self, attempts: &mut Attempts) -> Result<Done, FetchError> {
-        // A part that is not resumed (no -c, or no usable sidecar) is stale:
-        // `fresh` replaces it, and `give_up` removes it.
+        // A part that cannot be resumed (no usable sidecar, or another URL's)
+        // is stale: `fresh` replaces it, and `give_up` removes it.
         let mut failures = 0;
         loop {
             attempts.made += 1;
@@ -366,7 +357,7 @@ impl<'a> Fetcher<'a> {
             if matches!(error, FetchError::Restart) && !self.transport.cancelled() {
                 continue;
             }
-            if matches!(error, FetchError::Changed(_)) {
+            if matches!(error, FetchError::Changed(_)) && attempts.took_over.is_none() {
                 // Its ranges proved unreliable: one plain stream from zero will do.
                 attempts.may_share = false;
                 attempts
@@ -381,10 +372,7 @@ impl<'a> Fetcher<'a> {
 
     fn attempt(&mut self, attempts: &mut Attempts) -> Result<Done, FetchError> {
         let job = attempts.job;
-        let may_resume = self.config.resume || attempts.part_is_ours;
-        let resume = may_resume
-            .then(|| resume_point(job, &attempts.files, attempts.final_file))
-            .flatten();
+        let resume = resume_point(job, &attempts.files, attempts.final_file);
         let response = self.request(&job.url, resume.as_ref(), attempts.newer_than)?;
         let status = response.status().as_u16();
         attempts.http_status = Some(status);
@@ -398,7 +386,7 @@ impl<'a> Fetcher<'a> {
             (206, Some(Resume::Final(file))) => self.take_over(attempts, file, response),
             (416, Some(Resume::Append(point))) => self.complete(attempts, point, response),
             (416, Some(Resume::Final(file))) => file.check_complete(response.headers()),
-            (416, Some(Resume::Fill { .. })) => restart(&attempts.files),
+            (416, Some(Resume::Fill { .. })) => attempts.restart(),
             (206, None) => Err(FetchError::Protocol(
                 "HTTP 206 (part of the file) for a request of the whole file".into(),
             )),
@@ -407,6 +395,11 @@ impl<'a> Fetcher<'a> {
                     Some(done) => Ok(done),
                     None => self.fresh(attempts, response),
                 }
+            }
+            // The file taken over is not replaced by another version's bytes:
+            // it goes back, and the next attempt decides afresh.
+            _ if response.status().is_success() && attempts.took_over.is_some() => {
+                attempts.restart()
             }
             _ if response.status().is_success() => self.fresh(attempts, response),
             _ => Err(status_error(&response)),
@@ -420,8 +413,8 @@ impl<'a> Fetcher<'a> {
         newer_than: Option<SystemTime>,
     ) -> Result<Response<Body>, FetchError> {
         let mut request = self.transport.get(url);
-        if let Some(time) = newer_than {
-            request = request.header(header::IF_MODIFIED_SINCE, httpdate::fmt_http_date(time));
+        if let Some(date) = newer_than.and_then(http_date) {
+            request = request.header(header::IF_MODIFIED_SINCE, date);
         }
         if let Some(resume) = resume {
             let (range, validator) = resume.range_and_validator();
@@ -447,7 +440,6 @@ impl<'a> Fetcher<'a> {
         let mut file = files
             .create()
             .map_err(|e| FetchError::local("create", &files.part_path(), e))?;
-        attempts.part_is_ours = true;
         let transfers = self
             .transfers
             .filter(|_| attempts.may_share)
@@ -487,6 +479,12 @@ impl<'a> Fetcher<'a> {
         )?;
         drop(file);
         check_length(received, length)?;
+        // Only a body without a length can turn out shorter than `-c`'s file.
+        if let Some(file) = attempts.final_file
+            && received < file.length
+        {
+            return Err(file.longer_than(received));
+        }
         self.finish(attempts, Complete::of(hasher, received, meta))
     }
 
@@ -511,12 +509,11 @@ impl<'a> Fetcher<'a> {
             .transfers
             .filter(|_| answered == Some(asked) && meta.agrees_with(response.headers()))
         else {
-            return restart(files);
+            return attempts.restart();
         };
         let file = files
             .open_for_filling()
             .map_err(|e| FetchError::local("open", &files.part_path(), e))?;
-        attempts.part_is_ours = true;
         let done = meta.done.clone().unwrap_or_default();
         let name = self
             .suggested_name(response.headers())
@@ -566,7 +563,7 @@ impl<'a> Fetcher<'a> {
         let mut meta = Meta::from_headers(&job.url, response.headers(), Some(total));
         if meta.validator().is_none() {
             // The 206 answered our If-Range date, so that date is the version.
-            meta.last_modified = Some(httpdate::fmt_http_date(file.modified));
+            meta.last_modified = http_date(file.modified);
         }
         files
             .remove()
@@ -575,8 +572,7 @@ impl<'a> Fetcher<'a> {
             .dir()
             .rename(&job.name, files.part_name())
             .map_err(|e| FetchError::local("move", &job.path, e))?;
-        attempts.took_over = true;
-        attempts.part_is_ours = true;
+        attempts.took_over = Some(file);
         files
             .write_meta(&meta)
             .map_err(|e| FetchError::local("create", &files.meta_path(), e))?;
@@ -601,12 +597,12 @@ impl<'a> Fetcher<'a> {
             .and_then(|range| range.total)
             .filter(|&total| meta.length.is_none_or(|length| length == total));
         let Some(total) = total.filter(|_| meta.agrees_with(response.headers())) else {
-            return restart(files);
+            return attempts.restart();
         };
         let mut hasher = job.sha256.map(|_| Sha256::new());
         let (mut file, length) = self.read_part(files, hasher.as_mut())?;
         if length != offset {
-            return restart(files);
+            return attempts.restart();
         }
         let name = self
             .suggested_name(response.headers())
@@ -644,7 +640,7 @@ impl<'a> Fetcher<'a> {
             && meta.length.is_none_or(|length| length == offset)
             && meta.agrees_with(response.headers());
         if !whole {
-            return restart(files);
+            return attempts.restart();
         }
         let name = self
             .suggested_name(response.headers())
@@ -653,7 +649,7 @@ impl<'a> Fetcher<'a> {
         let mut hasher = job.sha256.map(|_| Sha256::new());
         // Without a checksum to compute, the part's length is already known.
         if hasher.is_some() && self.read_part(files, hasher.as_mut())?.1 != offset {
-            return restart(files);
+            return attempts.restart();
         }
         let complete = Complete {
             name,
@@ -823,7 +819,16 @@ fn worth_sharing(response: &Response<Body>, meta: &Meta, policy: SplitPolicy) ->
 /// sidecar names this URL and a validator (and fits the file), else the file
 /// under its final name (`-c`), else nothing.
 fn resume_point(job: &Job, files: &PartFiles, final_file: Option<FinalFile>) -> Option<Resume> {
+    // Without a date for If-Range, a tail could be of another version.
+    let final_file = final_file.filter(|file| http_date(file.modified).is_some());
     part_resume(job, files).or(final_file.map(Resume::Final))
+}
+
+/// A file time as an HTTP date, when it can be one: from 1970 to the end
+/// of year 9999 (httpdate panics past it, and tmpfs can hold such times).
+fn http_date(time: SystemTime) -> Option<String> {
+    let seconds = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    (seconds < 253_402_300_800).then(|| httpdate::fmt_http_date(time))
 }
 
 fn part_resume(job: &Job, files: &PartFiles) -> Option<Resume> {
@@ -851,11 +856,33 @@ fn part_resume(job: &Job, files: &PartFiles) -> Option<Resume> {
     Some(Resume::Fill { meta, length })
 }
 
-fn restart(files: &PartFiles) -> Result<Done, FetchError> {
-    files
-        .remove()
-        .map_err(|e| FetchError::local("remove", &files.part_path(), e))?;
-    Err(FetchError::Restart)
+impl Attempts<'_> {
+    /// The part cannot be continued: the next attempt asks again from the
+    /// start. A file taken over from its final name goes back there as it
+    /// was; it is never removed.
+    fn restart(&mut self) -> Result<Done, FetchError> {
+        match self.took_over.take() {
+            Some(original) => self.give_back(original, false),
+            None => self.files.remove(),
+        }
+        .map_err(|e| FetchError::local("remove", &self.files.part_path(), e))?;
+        Err(FetchError::Restart)
+    }
+
+    /// Puts a taken-over file back under its final name with its own time
+    /// (its version for `If-Range`), cut back to its old length unless the
+    /// bytes added since are kept.
+    fn give_back(&self, original: FinalFile, keep_added: bool) -> io::Result<()> {
+        let files = &self.files;
+        if !keep_added {
+            files.open_existing()?.set_len(original.length)?;
+        }
+        files.dir().rename(files.part_name(), &self.job.name)?;
+        // Without its old time the file is still the user's file, unchanged.
+        let _ = files.dir().set_modified(&self.job.name, original.modified);
+        let _ = files.remove_meta();
+        Ok(())
+    }
 }
 
 /// ureq enforces a declared Content-Length itself; this check does not

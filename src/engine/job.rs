@@ -212,6 +212,9 @@ impl Outcome {
 pub struct JobReport {
     /// The job's URL with any password hidden (`user:***@`).
     pub url: String,
+    /// The URL as listed, password included, so `--save-failed` lists a
+    /// job that can run again. Never printed.
+    pub listed_url: String,
     /// Where the file is (or would have been); none for a bad list line.
     pub path: Option<PathBuf>,
     /// The checksum the job was given, so a failed one can be listed again with it.
@@ -235,6 +238,7 @@ impl JobReport {
         }
         JobReport {
             url: redact(&job.url).into_owned(),
+            listed_url: job.url,
             path: Some(path),
             sha256: job.sha256,
             listed_dir: job.listed_dir,
@@ -246,8 +250,10 @@ impl JobReport {
 
     /// A list line that never became a job fails as one, in its turn.
     pub fn invalid_line(error: InputError) -> JobReport {
+        let url = redact(&error.text).into_owned();
         JobReport {
-            url: redact(&error.text).into_owned(),
+            listed_url: url.clone(),
+            url,
             path: None,
             sha256: None,
             listed_dir: Vec::new(),
@@ -357,6 +363,15 @@ impl FetchError {
             source.raw_os_error(),
             Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG)
         )
+    }
+
+    /// How a job that ended with this error failed.
+    pub fn failure_kind(&self) -> FailureKind {
+        match self {
+            FetchError::Cancelled => FailureKind::Interrupted,
+            error if error.stops_batch() => FailureKind::StopsBatch,
+            _ => FailureKind::Job,
+        }
     }
 
     /// A failure of the connection, not of the bytes: what arrived is still

@@ -13,6 +13,8 @@
 //! shared download that wants more workers than are running sends the number
 //! to the input thread, which starts them.
 
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, Scope};
@@ -624,7 +626,10 @@ impl<'a> Worker<'a> {
     fn run_job(&mut self, job: Job, slot: Slot) {
         let _busy = self.shared.transfers.crew().busy();
         let started = Instant::now();
-        let outcome = self.fetcher.run(&job);
+        // A bug in one job must not hang the run: the pool counts on every
+        // job it handed out coming back as a report.
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| self.fetcher.run(&job)))
+            .unwrap_or_else(|panic| Outcome::failed(format!("internal error: {}", why(&panic))));
         // The connection is back in the pool: the host may take another job.
         self.shared.transfers.hosts().give_back(slot);
         if outcome.failure_kind() == Some(FailureKind::StopsBatch) {
@@ -661,6 +666,15 @@ impl<'a> Worker<'a> {
         self.stats.waiting += clock.waiting;
         self.stats.bytes += clock.received;
     }
+}
+
+/// A panic's message, as the default hook has already printed it.
+fn why(panic: &Box<dyn Any + Send>) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or(panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a worker panicked")
 }
 
 enum Next {

@@ -9,6 +9,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -29,7 +30,14 @@ impl FailedList {
     /// Creates (or empties) `path` before the run starts, so a path that
     /// cannot be written is an input error, not a surprise at the end.
     pub fn create(path: &Path) -> anyhow::Result<FailedList> {
-        let file = File::create(path)
+        // Owner-only: its URLs keep the passwords they were listed with, so
+        // that the jobs can run again.
+        let file = File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
             .with_context(|| format!("cannot write the --save-failed file {}", path.display()))?;
         Ok(FailedList {
             out: BufWriter::new(file),
@@ -46,7 +54,7 @@ impl FailedList {
         let why = report.outcome.error().unwrap_or("failed");
         match &report.path {
             Some(path) => {
-                let line = job_line(&report.url, path, report.sha256, &report.listed_dir);
+                let line = job_line(&report.listed_url, path, report.sha256, &report.listed_dir);
                 self.write(&format!("# {why} ({})", report.origin), &line);
             }
             // A list line that never became a job goes back as it was; its

@@ -52,8 +52,7 @@ impl<W: Write> Reporter<W> {
         self.failed.is_some()
     }
 
-    /// Lists, with `--save-failed`, jobs a stop left unstarted, and says
-    /// if the list could not be written whole.
+    /// Lists, with `--save-failed`, jobs a stop left unstarted.
     pub fn unstarted(&mut self, jobs: impl Iterator<Item = Planned>, why: &str) {
         let Some(failed) = self.failed.as_mut() else {
             return;
@@ -61,9 +60,12 @@ impl<W: Write> Reporter<W> {
         for planned in jobs {
             failed.unstarted(&planned, why);
         }
-        if let Some(problem) = failed.problem() {
-            eprintln!("tget: {problem}");
-        }
+    }
+
+    /// Whether the `--save-failed` list lacks jobs it should hold: a retry
+    /// of it would not be the rest of the batch.
+    pub fn failed_list_broken(&self) -> bool {
+        self.failed.as_ref().is_some_and(|f| f.problem().is_some())
     }
 
     /// Records one job and prints its stdout line (and its error on stderr).
@@ -118,6 +120,9 @@ impl<W: Write> Reporter<W> {
                     "they keep"
                 }
             );
+        }
+        if let Some(problem) = self.failed.as_ref().and_then(FailedList::problem) {
+            eprintln!("tget: {problem}");
         }
         if !quiet {
             // A closed stderr is no reason to lose the exit code of the downloads.

@@ -54,11 +54,12 @@ fn sha256_flag_needs_one_url() {
 fn a_missing_list_file_is_a_usage_error() {
     let dir = tempdir();
     tget(dir.path())
-        .args(["-i", "nope.txt"])
+        .args(["-d", "new", "-i", "nope.txt"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("cannot read URL list nope.txt"))
         .stderr(predicate::str::contains("panicked").not());
+    assert!(listing(dir.path()).is_empty(), "no output directory made");
 }
 
 #[test]

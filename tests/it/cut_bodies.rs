@@ -23,7 +23,10 @@ fn a_body_cut_short_is_an_error_never_a_file() {
     assert_eq!((job["status"].as_str(), attempts(job)), (Some("failed"), 1));
     let error = job["error"].as_str().unwrap();
     assert!(error.contains("closed"), "{job}");
-    assert!(error.ends_with("x.bin.part kept for -c"), "{job}");
+    assert!(
+        error.ends_with("x.bin.part kept, a re-run continues it"),
+        "{job}"
+    );
     assert_eq!(listing(dir.path()), KEPT_PART, "no file, a part for -c");
     let (code, lines, _) = run_json(
         dir.path(),

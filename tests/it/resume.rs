@@ -97,7 +97,25 @@ fn without_a_validator_a_retry_starts_from_zero() {
 }
 
 #[test]
-fn a_stale_part_is_replaced_without_continue() {
+fn a_part_of_this_url_is_continued_without_being_asked() {
+    let server = Server::recording().unwrap();
+    let dir = tempdir();
+    let url = server.url("/np/x.bin?size=8000");
+    let part = dir.path().join("x.bin.part");
+    fs::write(&part, &body("/np/x.bin", 8000)[..3000]).unwrap();
+    plant_sidecar(&part, &url, &etag("/np/x.bin", "", 8000), Some(8000));
+    let (code, _, _) = run_json(dir.path(), &[&url]);
+    assert_eq!(code, Some(0));
+    assert_served(&dir.path().join("x.bin"), "/np/x.bin", 8000);
+    assert_eq!(
+        header(&server.headers_for("/np/x.bin")[0], "Range"),
+        Some("bytes=3000-")
+    );
+    assert_eq!(listing(dir.path()), ["x.bin"]);
+}
+
+#[test]
+fn a_part_of_another_url_is_replaced() {
     let server = Server::recording().unwrap();
     let dir = tempdir();
     let url = server.url("/st/x.bin?size=5000");
@@ -108,7 +126,7 @@ fn a_stale_part_is_replaced_without_continue() {
     .unwrap();
     plant_sidecar(
         &dir.path().join("x.bin.part"),
-        &url,
+        &server.url("/elsewhere/x.bin?size=5000"),
         &etag("/st/x.bin", "", 5000),
         Some(5000),
     );
@@ -338,4 +356,121 @@ fn continue_replaces_a_short_final_file_of_another_version_whole() {
         "the whole file, never a tail"
     );
     assert_eq!(listing(dir.path()), ["a.bin"]);
+}
+
+fn modified(path: &std::path::Path) -> std::time::SystemTime {
+    fs::metadata(path).unwrap().modified().unwrap()
+}
+
+#[test]
+fn a_file_taken_over_goes_back_as_it_was_when_the_server_copy_changes() {
+    let server = Server::recording().unwrap();
+    let dir = tempdir();
+    // Every whole-file or early answer is cut at 400000; requests after the
+    // second (the probe, then the first -c) get another version.
+    let size = 600_000;
+    let url = server.url(&format!(
+        "/tk/a.bin?size={size}&validator=date&truncate_at=400000&change_after=2"
+    ));
+    let date = last_modified(&server, &url);
+    let file = dir.path().join("a.bin");
+    let mine = body("/tk/a.bin", size)[..300_000].to_vec();
+    plant_final(&file, &mine, date);
+    let (code, lines, text) = run_json(dir.path(), &["-c", "--retries", "1", &url]);
+    assert_eq!(code, Some(1), "{text}");
+    let seen = server.headers_for("/tk/a.bin");
+    assert_eq!(header(&seen[1], "Range"), Some("bytes=300000-"));
+    assert_eq!(header(&seen[2], "Range"), Some("bytes=400000-"));
+    assert!(
+        seen.len() >= 4,
+        "the changed copy was fetched whole: {seen:?}"
+    );
+    assert!(
+        fs::read(&file).unwrap() == mine,
+        "the user's bytes, no more"
+    );
+    assert_eq!(modified(&file), date, "and its time, its version");
+    let error = json_job(&lines, "a.bin")["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("a.bin.part kept"), "{error}");
+}
+
+#[test]
+fn a_file_taken_over_keeps_what_was_added_when_the_connection_fails() {
+    let server = Server::recording().unwrap();
+    let dir = tempdir();
+    let size = 600_000;
+    let url = server.url(&format!(
+        "/tc/a.bin?size={size}&validator=date&truncate_at=400000&faults=2"
+    ));
+    let date = last_modified(&server, &url);
+    let file = dir.path().join("a.bin");
+    plant_final(&file, &body("/tc/a.bin", size)[..300_000], date);
+    let (code, lines, text) = run_json(dir.path(), &["-c", "--retries", "0", &url]);
+    assert_eq!(code, Some(1), "{text}");
+    let error = json_job(&lines, "a.bin")["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(error.ends_with("a.bin kept, -c continues it"), "{error}");
+    assert!(fs::read(&file).unwrap() == body("/tc/a.bin", size)[..400_000]);
+    assert_eq!(modified(&file), date);
+    assert_eq!(listing(dir.path()), ["a.bin"]);
+    let before = server.body_bytes();
+    let (code, _, text) = run_json(dir.path(), &["-c", &url]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_served(&file, "/tc/a.bin", size);
+    assert_eq!(
+        server.body_bytes() - before,
+        size - 400_000,
+        "only the rest"
+    );
+}
+
+#[test]
+fn a_file_taken_over_that_fails_its_checksum_goes_back_as_it_was() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let url = server.url("/ts/a.bin?size=600000&validator=date");
+    let date = last_modified(&server, &url);
+    let file = dir.path().join("a.bin");
+    let mine = body("/ts/a.bin", 600_000)[..300_000].to_vec();
+    plant_final(&file, &mine, date);
+    let wrong = "0".repeat(64);
+    let (code, lines, _) = run_json(dir.path(), &["-c", "--sha256", &wrong, &url]);
+    assert_eq!(code, Some(1));
+    let error = json_job(&lines, "a.bin")["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(error.ends_with("a.bin left as it was"), "{error}");
+    assert!(fs::read(&file).unwrap() == mine);
+    assert_eq!(modified(&file), date);
+    assert_eq!(listing(dir.path()), ["a.bin"]);
+}
+
+#[test]
+fn a_file_dated_past_year_9999_is_not_continued_but_fetched_whole() {
+    let server = Server::recording().unwrap();
+    // ext4 keeps times up to 2446; tmpfs keeps this one.
+    let dir = tempfile::tempdir_in("/dev/shm").expect("a directory on tmpfs");
+    let url = server.url("/y10k/a.bin?size=600000");
+    let file = dir.path().join("a.bin");
+    let far = std::time::UNIX_EPOCH + std::time::Duration::from_secs(300_000_000_000);
+    plant_final(&file, &body("/y10k/a.bin", 600_000)[..1000], far);
+    assert_eq!(modified(&file), far, "the file system keeps the date");
+    let (code, _, text) = run_json(dir.path(), &["-c", &url]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_served(&file, "/y10k/a.bin", 600_000);
+    assert_eq!(header(&server.headers_for("/y10k/a.bin")[0], "Range"), None);
+    plant_final(&file, b"old", far);
+    let (code, lines, text) = run_json(dir.path(), &["-N", &url]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(
+        json_job(&lines, "a.bin")["status"],
+        "skipped",
+        "newer than any date"
+    );
 }

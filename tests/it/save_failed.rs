@@ -189,3 +189,45 @@ fn the_list_is_never_one_of_the_lists_read() {
         "the list is untouched"
     );
 }
+
+#[test]
+fn the_list_keeps_passwords_so_jobs_run_again_and_only_its_owner_reads_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let url = format!(
+        "http://ann:s3cret@{}/pw/x.bin?size=10&fail=1",
+        server.addr()
+    );
+    let output = tget(dir.path())
+        .args(["--retries", "0", "--save-failed", "failed.txt", &url])
+        .output();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!stderr(&output).contains("s3cret"), "{}", stderr(&output));
+    let path = dir.path().join("failed.txt");
+    assert_eq!(
+        listed(&fs::read_to_string(&path).unwrap()),
+        [format!("{url} out=x.bin")]
+    );
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+#[test]
+fn a_list_that_cannot_be_written_whole_is_exit_3() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let output = tget(dir.path())
+        .args(["--retries", "0", "--save-failed", "/dev/full"])
+        .arg(server.url("/full/x.bin?status=404"))
+        .output();
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output)
+            .contains("cannot write the --save-failed file /dev/full: No space left on device"),
+        "{}",
+        stderr(&output)
+    );
+}

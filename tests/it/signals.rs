@@ -38,7 +38,7 @@ fn ctrl_c_keeps_the_part_and_continue_finishes_it() {
     let text = stderr(&output);
     assert_interrupted(&output);
     assert!(
-        text.contains("interrupted; big.bin.part kept for -c"),
+        text.contains("interrupted; big.bin.part kept, a re-run continues it"),
         "{text}"
     );
     assert!(
@@ -113,7 +113,7 @@ fn a_second_interrupt_exits_at_once() {
         .recv_timeout(Duration::from_secs(10))
         .expect("the interrupted job is reported");
     assert!(
-        line.contains("interrupted; big.bin.part kept for -c"),
+        line.contains("interrupted; big.bin.part kept, a re-run continues it"),
         "{line}"
     );
     assert!(child.is_running(), "still waiting for the list");
@@ -146,7 +146,7 @@ fn an_interrupted_shared_file_stops_at_once_and_keeps_its_part() {
     let meta = std::fs::read_to_string(dir.path().join("big.bin.part.meta")).unwrap();
     assert!(meta.lines().any(|l| l.starts_with("done ")), "{meta}");
     assert!(
-        stderr(&output).contains("interrupted; big.bin.part kept for -c"),
+        stderr(&output).contains("interrupted; big.bin.part kept, a re-run continues it"),
         "{}",
         stderr(&output)
     );
