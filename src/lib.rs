@@ -19,6 +19,7 @@ pub mod naming;
 pub mod stop;
 pub mod timing;
 pub mod ui;
+pub mod units;
 pub mod userinfo;
 
 use std::sync::Arc;
