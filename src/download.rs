@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, bail};
 
 use crate::config::{Config, Display, FetchConfig, Source, SplitPolicy};
-use crate::engine::job::{self, JobReport, Planning, Status, Totals};
+use crate::engine::job::{self, JobReport, Planning, Status};
 use crate::engine::outdir::Dir;
 use crate::engine::pool::{Pool, PoolRun};
 use crate::exit::{Exit, Fatal, OrExit};
@@ -25,8 +25,9 @@ use crate::ui::report::{Reporter, Summary};
 pub fn run(config: &Config, cancel: &Cancel) -> Result<Exit, Fatal> {
     let out = open_out_dir(&config.out_dir).or_exit(Exit::Usage)?;
     let requests = input::open(&config.sources, config.shard).or_exit(Exit::Usage)?;
+    // Not locked for the run: the bars' thread prints stdout's lines when both share a terminal.
     let failed = open_failed_list(config).or_exit(Exit::Usage)?;
-    let mut reporter = Reporter::new(io::stdout().lock(), config.output, failed);
+    let mut reporter = Reporter::new(io::stdout(), config.output, failed);
     let batch = Batch {
         config,
         out: &out,
@@ -188,8 +189,8 @@ fn measure_sequential(
     };
     let mut progress = Progress::new(
         Display {
-            bars: config.display.bars,
             quiet: true,
+            ..config.display
         },
         1,
     );
@@ -217,9 +218,6 @@ fn finish(
     cancel: &Cancel,
 ) -> Exit {
     let totals = reporter.totals;
-    if totals == Totals::default() && !config.display.quiet {
-        eprintln!("tget: no URLs to download");
-    }
     let comparison = sequential.map(|sequential| {
         let threaded = Run::of(pool_run, &totals);
         timing::rows(
@@ -242,8 +240,9 @@ fn finish(
         threads: config.threads,
         comparison,
         halted: cancel.halted(),
+        interrupted: cancel.aborted(),
     };
-    reporter.finish(&summary, config.display.quiet);
+    reporter.finish(&summary, config.display);
     if cancel.aborted() {
         Exit::Interrupted
     } else if totals.failed > 0 {

@@ -98,22 +98,23 @@ impl Split {
         self.cpu_share >= CPU_BOUND_SHARE || self.cores_busy >= CORES_SATURATED * self.cores as f64
     }
 
-    /// "blocked (network, disk) 97% of the time: IO-bound, more threads help"
+    /// The sentence a summary ends on, under 80 columns: "Blocked (network,
+    /// disk) 97% of the busy time: IO-bound, more threads help."
     pub fn verdict(&self) -> String {
         let cores = crate::units::count(self.cores as u64, "core");
         let cpu = 100.0 * self.cpu_share;
         if self.cpu_share >= CPU_BOUND_SHARE {
             format!(
-                "on the CPU {cpu:.0}% of the time: CPU-bound, more threads than the {cores} will not help"
+                "On the CPU {cpu:.0}% of the busy time: more threads than the {cores} will not help."
             )
         } else if self.cpu_bound() {
             format!(
-                "the {cores} were {:.0}% busy: CPU-bound, more threads will not help",
+                "The {cores} were {:.0}% busy (CPU-bound): more threads will not help.",
                 100.0 * self.cores_busy / self.cores as f64
             )
         } else {
             format!(
-                "blocked (network, disk) {:.0}% of the time: IO-bound, more threads help",
+                "Blocked (network, disk) {:.0}% of the busy time: IO-bound, more threads help.",
                 100.0 - cpu
             )
         }
@@ -384,23 +385,21 @@ mod tests {
         assert!(!waiting.cpu_bound());
         assert_eq!(
             waiting.verdict(),
-            "blocked (network, disk) 97% of the time: IO-bound, more threads help"
+            "Blocked (network, disk) 97% of the busy time: IO-bound, more threads help."
         );
         let computing = split(10, 6, 10, 8).unwrap();
-        assert!(
-            computing
-                .verdict()
-                .starts_with("on the CPU 60% of the time: CPU-bound")
-        );
-        assert!(
-            computing
-                .verdict()
-                .ends_with("more threads than the 8 cores will not help")
+        assert_eq!(
+            computing.verdict(),
+            "On the CPU 60% of the busy time: more threads than the 8 cores will not help."
         );
         // 64 threads sharing 2 saturated cores: a small share each, yet CPU-bound.
         let crowded = split(64, 2, 1, 2).unwrap();
         assert!(crowded.cpu_bound(), "{}", crowded.verdict());
-        assert!(crowded.verdict().starts_with("the 2 cores were 100% busy"));
+        assert!(
+            crowded
+                .verdict()
+                .starts_with("The 2 cores were 100% busy (CPU-bound)")
+        );
         assert_eq!(Split::of(Duration::ZERO, Duration::ZERO, second, 2), None);
     }
 }

@@ -113,25 +113,33 @@ fn waiting_for_a_response_is_told_apart_from_moving_its_bytes() {
 }
 
 #[test]
-fn the_human_summary_has_workers_and_the_sequential_estimate() {
+fn the_human_summary_has_a_headline_workers_and_the_busy_split() {
     let server = Server::start().unwrap();
     let dir = tempdir();
     let urls: Vec<String> = (0..4)
-        .map(|i| server.url(&format!("/h/{i}.bin?size=10")))
+        .map(|i| server.url(&format!("/h/{i}.bin?size=10&latency=20")))
         .collect();
-    tget(dir.path())
-        .args(["-t", "2"])
-        .args(&urls)
-        .assert()
-        .success()
-        .stderr(predicate::str::contains("4 ok, 0 skipped, 0 failed"))
-        .stderr(predicate::str::contains("tget-w01"))
-        .stderr(predicate::str::contains("waiting"))
-        .stderr(predicate::str::contains("Waiting for servers took"))
-        .stderr(predicate::str::contains(
-            "Sequential estimate (sum of per-file times, not measured)",
-        ))
-        .stderr(predicate::str::contains("\u{1b}[").not());
+    let output = tget(dir.path()).args(["-t", "2"]).args(&urls).output();
+    assert!(output.status.success());
+    let text = stderr(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[1].starts_with("4 files: 40 B in ") && lines[1].contains(" on 2 threads, "),
+        "{text}"
+    );
+    assert!(lines[1].ends_with("x sequential (est.)"), "{text}");
+    assert!(
+        lines[2].starts_with("worker") && lines[4].starts_with("tget-w01"),
+        "{text}"
+    );
+    assert!(
+        lines[5].starts_with("Blocked (network, disk) ")
+            && lines[5].ends_with("more threads help."),
+        "latency is waiting: {text}"
+    );
+    assert!(lines[6].starts_with("Sequential estimate: "), "{text}");
+    assert!(lines.iter().all(|l| l.chars().count() <= 80), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text:?}");
 }
 
 #[test]

@@ -42,7 +42,7 @@ fn ctrl_c_keeps_the_part_and_continue_finishes_it() {
         "{text}"
     );
     assert!(
-        text.contains("1 ok, 0 skipped, 1 failed"),
+        text.contains("Interrupted after") && text.contains(": 1 saved, 1 failed; "),
         "partial summary: {text}"
     );
     let kept = fs::read(dir.path().join("big.bin.part")).unwrap();
