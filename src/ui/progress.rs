@@ -319,7 +319,11 @@ impl Drawer {
                 }
             }
         }
-        err.push_str(&lines.join("\n"));
+        if !lines.is_empty() {
+            err.push_str(terminal::NO_WRAP);
+            err.push_str(&lines.join("\n"));
+            err.push_str(terminal::WRAP);
+        }
         self.drawn = lines.len();
         self.last = lines;
         write_stderr(&mut err);

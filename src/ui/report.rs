@@ -5,7 +5,7 @@
 //! bars' owner, which prints them above the bars; elsewhere they are
 //! written here, as they come.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -19,6 +19,7 @@ use crate::timing::Row;
 use crate::ui::failed::FailedList;
 use crate::ui::progress::Progress;
 use crate::ui::summary::{self, Facts, Resumed, Shared};
+use crate::ui::terminal;
 
 pub struct Reporter<W: Write> {
     out: W,
@@ -179,7 +180,17 @@ impl<W: Write> Reporter<W> {
             comparison: summary.comparison.as_deref(),
             all_workers: display.all_workers,
             cores: cores(),
+            width: summary_width(),
         }
+    }
+}
+
+/// 80 columns, or fewer when the summary goes to a narrower terminal.
+fn summary_width() -> usize {
+    if io::stderr().is_terminal() {
+        summary::WIDTH.min(terminal::size().1.max(20))
+    } else {
+        summary::WIDTH
     }
 }
 

@@ -15,7 +15,8 @@ use crate::timing::{self, Row, Split};
 use crate::ui::layout::shorten;
 use crate::units::{bytes, count, rate, seconds};
 
-/// The widest line the summary writes, so it never wraps in a plain terminal.
+/// The widest line the summary writes, so it never wraps in a common
+/// terminal; a narrower terminal gets narrower lines.
 pub const WIDTH: usize = 80;
 /// Up to this many workers, every one gets a row; above, the compact form.
 pub const FULL_TABLE: usize = 8;
@@ -62,6 +63,8 @@ pub struct Facts<'a> {
     /// `--workers`: a row for every worker, however many.
     pub all_workers: bool,
     pub cores: usize,
+    /// Columns to fit: [`WIDTH`], or the terminal's if narrower.
+    pub width: usize,
 }
 
 impl Facts<'_> {
@@ -71,32 +74,58 @@ impl Facts<'_> {
     }
 }
 
-/// The whole summary, each line at most [`WIDTH`] columns.
+/// The whole summary, each line at most `facts.width` columns: text is
+/// wrapped at words, tables lose their last columns.
 pub fn text(facts: &Facts) -> String {
     let totals = &facts.totals;
+    let width = facts.width;
     if totals.ok == 0 && !facts.interrupted {
-        return format!("{}\n", nothing_downloaded(totals));
+        return wrap(&nothing_downloaded(totals), width);
     }
-    let mut lines = vec![headline(facts)];
-    lines.extend(resumed_line(facts));
-    lines.extend(shared_line(&facts.shared));
+    let mut text = String::from("\n");
+    text.push_str(&wrap(&headline(facts), width));
+    for line in resumed_line(facts)
+        .into_iter()
+        .chain(shared_line(&facts.shared))
+    {
+        text.push_str(&wrap(&line, width));
+    }
     if facts.received() > 0 || totals.ok > 0 {
-        lines.extend(worker_table(facts.workers, facts.all_workers));
-        lines.extend(busy_line(facts));
+        text.push_str(&worker_table(facts.workers, facts.all_workers, width));
+        text.extend(busy_line(facts).map(|line| wrap(&line, width)));
     }
     match facts.comparison {
         Some(rows) if !facts.interrupted => {
-            lines.push("Measured against a sequential run of the same batch:".into());
-            lines.extend(timing::table(rows).lines().map(str::to_string));
+            text.push_str(&wrap(
+                "Measured against a sequential run of the same batch:",
+                width,
+            ));
+            text.push_str(&timing::table(rows));
         }
-        _ => lines.extend(estimate_line(facts)),
-    }
-    let mut text = String::from("\n");
-    for line in lines {
-        text.push_str(&line);
-        text.push('\n');
+        _ => text.extend(estimate_line(facts).map(|line| wrap(&line, width))),
     }
     text
+}
+
+/// `text` broken at spaces into lines of at most `width` columns (a word
+/// longer than that keeps a line of its own), each ended by a newline.
+pub fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
 }
 
 /// One line for a run that saved nothing and was not interrupted.
@@ -148,32 +177,41 @@ fn headline(facts: &Facts) -> String {
         let after = format!("Interrupted after {}", seconds(facts.wall));
         let rate = rate(received as f64 / facts.wall.as_secs_f64().max(1e-9));
         let received = format!("{} received ({rate})", bytes(received));
-        return fit([
-            format!("{after}: {counts}; {received} on {threads}"),
-            format!("{after}: {counts}; {received}"),
-            format!("Interrupted: {counts}; {received}"),
-        ]);
+        return fit(
+            WIDTH,
+            [
+                format!("{after}: {counts}; {received} on {threads}"),
+                format!("{after}: {counts}; {received}"),
+                format!("Interrupted: {counts}; {received}"),
+            ],
+        );
     }
     let Some((speedup, against)) = speedup(facts) else {
-        return fit([
-            format!("{counts}: {moved} on {threads}"),
-            format!("{counts}: {moved}"),
-        ]);
+        return fit(
+            WIDTH,
+            [
+                format!("{counts}: {moved} on {threads}"),
+                format!("{counts}: {moved}"),
+            ],
+        );
     };
     let speedup = format!("{speedup:.2}x sequential ({against})");
-    fit([
-        format!("{counts}: {moved} on {threads}, {speedup}"),
-        format!("{counts}: {moved}, {speedup}"),
-        format!("{counts}: {moved}"),
-    ])
+    fit(
+        WIDTH,
+        [
+            format!("{counts}: {moved} on {threads}, {speedup}"),
+            format!("{counts}: {moved}, {speedup}"),
+            format!("{counts}: {moved}"),
+        ],
+    )
 }
 
-/// The first of `lines` that fits, else the last one.
-fn fit<const N: usize>(lines: [String; N]) -> String {
+/// The first of `lines` that fits `width`, else the last one.
+fn fit<const N: usize>(width: usize, lines: [String; N]) -> String {
     let last = lines[N - 1].clone();
     lines
         .into_iter()
-        .find(|line| line.chars().count() <= WIDTH)
+        .find(|line| line.chars().count() <= width)
         .unwrap_or(last)
 }
 
@@ -251,39 +289,42 @@ fn busy_line(facts: &Facts) -> Option<String> {
 
 /// A row per worker up to [`FULL_TABLE`] (or with `--workers`), else the
 /// fewest, median and most of each column, naming the workers.
-fn worker_table(workers: &[WorkerStats], all: bool) -> Vec<String> {
+fn worker_table(workers: &[WorkerStats], all: bool, width: usize) -> String {
     if workers.is_empty() {
-        return Vec::new();
+        return String::new();
     }
     if all || workers.len() <= FULL_TABLE {
-        return full_table(workers);
+        return table(&full_columns(workers), width);
     }
-    compact_table(workers)
+    let caption = format!(
+        "{} (fewest, median, most of each; every row with --workers):",
+        count(workers.len() as u64, "worker")
+    );
+    wrap(&caption, width) + &table(&compact_columns(workers), width)
 }
 
-fn full_table(workers: &[WorkerStats]) -> Vec<String> {
-    let mut lines = vec![format!(
-        "{:<9} {:>5} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}",
-        "worker", "files", "failed", "bytes", "busy", "waiting", "on CPU", "idle"
-    )];
-    for w in workers {
-        lines.push(format!(
-            "{:<9} {:>5} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}",
-            shorten(&w.name, 9),
-            w.files,
-            w.failed,
-            bytes(w.bytes),
-            seconds(w.busy),
-            seconds(w.waiting),
-            seconds(w.cpu),
-            seconds(w.idle),
-        ));
-    }
-    lines
+/// Columns in the order they are given up when the width is short: the
+/// last first, the first (the row names) never.
+fn full_columns(workers: &[WorkerStats]) -> Vec<Vec<String>> {
+    let column = |header: &str, cell: &dyn Fn(&WorkerStats) -> String| {
+        let mut cells = vec![header.to_string()];
+        cells.extend(workers.iter().map(cell));
+        cells
+    };
+    vec![
+        column("worker", &|w| shorten(&w.name, 9)),
+        column("files", &|w| w.files.to_string()),
+        column("bytes", &|w| bytes(w.bytes)),
+        column("busy", &|w| seconds(w.busy)),
+        column("on CPU", &|w| seconds(w.cpu)),
+        column("waiting", &|w| seconds(w.waiting)),
+        column("idle", &|w| seconds(w.idle)),
+        column("failed", &|w| w.failed.to_string()),
+    ]
 }
 
-fn compact_table(workers: &[WorkerStats]) -> Vec<String> {
-    let columns: [(&str, Column); 4] = [
+fn compact_columns(workers: &[WorkerStats]) -> Vec<Vec<String>> {
+    let values: [(&str, Column); 4] = [
         ("files", Box::new(|w| (w.files as f64, w.files.to_string()))),
         ("bytes", Box::new(|w| (w.bytes as f64, bytes(w.bytes)))),
         (
@@ -295,27 +336,42 @@ fn compact_table(workers: &[WorkerStats]) -> Vec<String> {
             Box::new(|w| (w.cpu.as_secs_f64(), seconds(w.cpu))),
         ),
     ];
-    let picks: Vec<[String; 3]> = columns
-        .iter()
-        .map(|(_, value)| fewest_median_most(workers, value))
-        .collect();
-    let mut lines = vec![
-        format!(
-            "{} (fewest, median, most of each; every row with --workers):",
-            count(workers.len() as u64, "worker")
-        ),
-        format!(
-            "{:<6} {:>13} {:>17} {:>17} {:>17}",
-            "", columns[0].0, columns[1].0, columns[2].0, columns[3].0
-        ),
-    ];
-    for (row, label) in ["fewest", "median", "most"].iter().enumerate() {
-        lines.push(format!(
-            "{label:<6} {:>13} {:>17} {:>17} {:>17}",
-            picks[0][row], picks[1][row], picks[2][row], picks[3][row]
-        ));
+    let mut columns = vec![vec![
+        String::new(),
+        "fewest".into(),
+        "median".into(),
+        "most".into(),
+    ]];
+    for (header, value) in &values {
+        let mut cells = vec![header.to_string()];
+        cells.extend(fewest_median_most(workers, value));
+        columns.push(cells);
     }
-    lines
+    columns
+}
+
+/// The columns as lines: the first left-aligned, the others right-aligned,
+/// as many as fit in `width`.
+fn table(columns: &[Vec<String>], width: usize) -> String {
+    let widths: Vec<usize> = columns
+        .iter()
+        .map(|cells| cells.iter().map(|c| c.chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut shown = columns.len();
+    while shown > 1 && widths[..shown].iter().sum::<usize>() + shown - 1 > width {
+        shown -= 1;
+    }
+    let rows = columns.first().map_or(0, Vec::len);
+    let mut text = String::new();
+    for row in 0..rows {
+        let mut line = format!("{:<w$}", columns[0][row], w = widths[0]);
+        for (cells, w) in columns[1..shown].iter().zip(&widths[1..shown]) {
+            line.push_str(&format!(" {:>w$}", cells[row]));
+        }
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
 }
 
 type Column = Box<dyn Fn(&WorkerStats) -> (f64, String)>;
@@ -376,6 +432,7 @@ mod tests {
             comparison: None,
             all_workers: false,
             cores: 2,
+            width: WIDTH,
         }
     }
 
@@ -556,6 +613,24 @@ mod tests {
                 .filter(|l| l.starts_with("tget-w"))
                 .count(),
             64
+        );
+    }
+
+    #[test]
+    fn a_narrow_terminal_gets_narrow_lines() {
+        let workers: Vec<WorkerStats> = (0..4).map(|i| worker(i, 6, 600_000, 950, 20)).collect();
+        let mut facts = facts(totals(24, 0, 0), &workers);
+        facts.width = 60;
+        let text = text(&facts);
+        assert!(text.lines().all(|l| l.chars().count() <= 60), "{text}");
+        assert!(text.contains("worker   files   bytes"), "{text}");
+        assert!(
+            !text.contains("failed"),
+            "the last columns go first: {text}"
+        );
+        assert!(
+            text.contains("9.60x"),
+            "a headline wraps rather than lose words: {text}"
         );
     }
 

@@ -11,6 +11,11 @@ pub const HIDE_CURSOR: &str = "\x1b[?25l";
 pub const SHOW_CURSOR: &str = "\x1b[?25h";
 /// From the cursor to the end of the screen.
 pub const CLEAR_BELOW: &str = "\x1b[J";
+/// Autowrap off while the bars are drawn, and on again after: a frame drawn
+/// for a width the terminal just left is cut at the edge instead of
+/// wrapping onto rows the next frame would not erase.
+pub const NO_WRAP: &str = "\x1b[?7l";
+pub const WRAP: &str = "\x1b[?7h";
 
 /// When stderr is not a terminal (`--progress always`), bars are laid out as
 /// on a common one.
