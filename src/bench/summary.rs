@@ -4,42 +4,35 @@
 use crate::bench::batch::{BatchKind, jobs, title};
 use crate::bench::results::Results;
 use crate::timing::{self, Row};
+use crate::ui::summary::{WIDTH, wrap};
+use crate::units;
 
 /// The table, then what it means: the ideal next to the measured time, and
 /// where scaling stopped.
 pub fn report(results: &Results) -> String {
-    let mut text = format!(
-        "\n{}; {} round{} interleaved; {} CPU{} available\n",
+    let heading = format!(
+        "{}; {} interleaved; {} available",
         title(&results.batch),
-        results.rounds,
-        if results.rounds == 1 { "" } else { "s" },
-        results.available_parallelism,
-        if results.available_parallelism == 1 {
-            ""
-        } else {
-            "s"
-        },
+        units::count(results.rounds as u64, "round"),
+        units::count(results.available_parallelism as u64, "CPU"),
     );
+    let mut text = format!("\n{}", wrap(&heading, WIDTH));
     if !results.complete {
-        text.push_str(&format!(
-            "Interrupted after {} of {} runs: the results so far (no files exported).\n",
+        let interrupted = format!(
+            "Interrupted after {} of {} runs: the results so far (no files exported).",
             results.runs.len(),
             results.threads.len() * results.rounds
-        ));
+        );
+        text.push_str(&wrap(&interrupted, WIDTH));
     }
     text.push('\n');
     text.push_str(&timing::table(&results.rows));
     text.push('\n');
     if let Some(line) = ideal_line(results) {
-        text.push_str(&line);
-        text.push('\n');
+        text.push_str(&wrap(&line, WIDTH));
     }
-    text.push_str(&scaling_line(
-        &results.rows,
-        &results.batch,
-        results.available_parallelism,
-    ));
-    text.push('\n');
+    let scaling = scaling_line(&results.rows, &results.batch, results.available_parallelism);
+    text.push_str(&wrap(&scaling, WIDTH));
     text
 }
 

@@ -139,6 +139,10 @@ fn the_table_has_every_requested_thread_count_and_one() {
         "{text}"
     );
     assert!(text.contains("\nScaling: "), "{text}");
+    assert!(
+        text.lines().all(|l| l.chars().count() <= 80),
+        "fits 80 columns: {text}"
+    );
     let progress = stderr(&output);
     assert!(
         progress.contains("round 1/1, 1 thread\n") && progress.contains("round 1/1, 16 threads"),
