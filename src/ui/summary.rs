@@ -79,10 +79,15 @@ impl Facts<'_> {
 pub fn text(facts: &Facts) -> String {
     let totals = &facts.totals;
     let width = facts.width;
+    let halted = facts.halted.map(|reason| {
+        let reason = crate::naming::escape_for_terminal(reason);
+        wrap(&format!("tget: stopped starting jobs: {reason}"), width)
+    });
     if totals.ok == 0 && !facts.interrupted {
-        return wrap(&nothing_downloaded(totals), width);
+        return halted.unwrap_or_default() + &wrap(&nothing_downloaded(totals), width);
     }
     let mut text = String::from("\n");
+    text.push_str(&halted.unwrap_or_default());
     text.push_str(&wrap(&headline(facts), width));
     for line in resumed_line(facts)
         .into_iter()
@@ -455,6 +460,18 @@ mod tests {
                 line.chars().count()
             );
         }
+    }
+
+    #[test]
+    fn a_halted_batch_says_why_first() {
+        let workers = [worker(0, 0, 1000, 10, 1)];
+        let mut facts = facts(totals(0, 0, 1), &workers);
+        facts.halted = Some("cannot write a.part: No space left on device");
+        assert_eq!(
+            text(&facts),
+            "tget: stopped starting jobs: cannot write a.part: No space left on device\n\
+             Nothing downloaded: 1 failed (see the error above).\n"
+        );
     }
 
     #[test]
