@@ -104,7 +104,7 @@ fn stop_reason(at: &Row, next: &Row, batch: &BatchKind, cores: usize) -> String 
     {
         return "the ideal does not drop either: ceil(files / threads) stays the same".into();
     }
-    let cpu = cpu_finding(next, cores);
+    let cpu = cpu_finding(next, batch, cores);
     match (batch, next.ideal_s) {
         (BatchKind::BuiltIn { .. }, ideal) => format!(
             "waiting is no longer the limit{}; {cpu}",
@@ -119,7 +119,7 @@ fn stop_reason(at: &Row, next: &Row, batch: &BatchKind, cores: usize) -> String 
 }
 
 /// What the workers' CPU time says at the thread count that stopped helping.
-fn cpu_finding(row: &Row, cores: usize) -> String {
+fn cpu_finding(row: &Row, batch: &BatchKind, cores: usize) -> String {
     let cpus = format!("{cores} CPU{}", if cores == 1 { "" } else { "s" });
     let split = timing::Split {
         cpu_share: row.cpu_share,
@@ -140,7 +140,12 @@ fn cpu_finding(row: &Row, cores: usize) -> String {
             "{measured}: CPU-bound (making, copying and writing the bytes, on both ends of the loopback)"
         )
     } else {
-        format!("{measured}, so the limit is elsewhere: fixed costs per request, or the server")
+        let server = match batch {
+            // It runs in this process, on the same cores.
+            BatchKind::BuiltIn { .. } => format!("the built-in server, which shares the {cpus}"),
+            BatchKind::Urls { .. } => "the servers or the link".into(),
+        };
+        format!("{measured}, so the limit is elsewhere: fixed costs per request, or {server}")
     }
 }
 
@@ -178,6 +183,10 @@ mod tests {
         assert!(line.contains("(the ideal is 0.400 s)"), "{line}");
         assert!(line.contains("kept 0.20 of the 2 CPUs busy"), "{line}");
         assert!(line.contains("the limit is elsewhere"), "{line}");
+        assert!(
+            line.ends_with("the built-in server, which shares the 2 CPUs."),
+            "{line}"
+        );
         let mut saturated = rows.clone();
         saturated[1].cores_busy = 1.9;
         let line = scaling_line(&saturated, &built_in, 2);
