@@ -34,7 +34,7 @@ fn config() -> Result<BenchConfig> {
     let Some(Command::Bench(args)) = cli.command else {
         bail!("`tget bench` did not parse as the bench command");
     };
-    BenchConfig::from_args(args)
+    BenchConfig::from_args(*args)
 }
 
 /// Cargo tells benches where its temporary directory is: `<target>/tmp`,

@@ -1,11 +1,51 @@
 //! The command line as clap sees it. Nothing here is used past `config`:
 //! `Config::from_args` turns these raw values into checked, plain data.
+//!
+//! `-h` is the short help, one 80x24 screen: the main options and three
+//! examples. `--help` has every option, under six headings (Input, Output,
+//! Network, Retries and resume, Display, Bench). Hidden subcommands print
+//! shell completions and the man page, both generated from this definition.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::RangedU64ValueParser;
-use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum, ValueHint};
+
+const INPUT: &str = "Input";
+const OUTPUT: &str = "Output";
+const NETWORK: &str = "Network";
+const RETRIES: &str = "Retries and resume";
+const DISPLAY: &str = "Display";
+const BENCH: &str = "Bench";
+
+/// `-h`: one 80x24 screen with the main options and three examples.
+/// `--help` is clap's, from the definitions below; a test keeps every flag
+/// named here real.
+pub const SHORT_HELP: &str = "\
+tget: download batches of URLs on a fixed pool of OS threads
+
+Usage: tget [OPTIONS] URL...     tget [OPTIONS] -i FILE     ... | tget [OPTIONS]
+       tget bench [OPTIONS]      time 1 to 16 threads on a built-in server
+
+  -i, --input-file FILE  read URLs from FILE, one per line (\"-\" for stdin)
+  -d, --dir DIR          save into DIR, created if missing [default: .]
+  -t, --threads N        worker threads [default: 8, or TGET_THREADS]
+  -c, --continue         also continue short files another tool left
+  -0, --print0           end each path on stdout with a NUL, for xargs -0
+      --json             JSON Lines on stdout: an object per job, a summary
+      --progress WHEN    auto, always, plain (lines, no escape codes), never
+  -q, --quiet            nothing on stderr but errors
+      --compare          also time the batch on 1 thread, and compare
+
+Examples:
+  tget -t 16 -i urls.txt -d downloads        16 workers, a list, into downloads/
+  tget -i urls.txt                           again: finishes what Ctrl-C stopped
+  tget -0 -i urls.txt | xargs -0 sha256sum   names with spaces, safely
+
+'tget --help' shows every option; exit codes: 0 ok, 1 some failed, 2 usage.
+";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -15,7 +55,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
     long_about = "Download batches of URLs on a fixed pool of named OS worker threads, \
                   with one progress bar per worker and a timing report that compares the \
                   threaded run against a sequential baseline.",
-    after_help = crate::exit::HELP,
+    after_long_help = crate::exit::HELP,
+    max_term_width = 80,
+    disable_help_flag = true,
+    disable_version_flag = true,
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
@@ -24,16 +67,52 @@ pub struct Cli {
 
     #[command(flatten)]
     pub download: DownloadArgs,
+
+    /// Print the main options and examples on one screen
+    #[arg(short = 'h', action = ArgAction::SetTrue, help_heading = DISPLAY)]
+    pub short_help: bool,
+
+    /// Print every option
+    #[arg(long = "help", action = ArgAction::HelpLong, help_heading = DISPLAY)]
+    help: Option<bool>,
+
+    /// Print the version
+    #[arg(short = 'V', long, action = ArgAction::Version, help_heading = DISPLAY,
+          hide_short_help = true)]
+    version: Option<bool>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Time the same batch at several thread counts (offline by default, on a built-in loopback server)
-    Bench(BenchArgs),
+    Bench(Box<BenchArgs>),
+    /// Print a shell completion script on stdout (see the README to install it)
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout
+    #[command(hide = true)]
+    Man,
+}
+
+/// Writes the completion script for `shell` to `out`. Built in memory
+/// first: clap_complete panics on a failed write, and `| head` is no panic.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "tget", &mut script);
+    out.write_all(&script)
+}
+
+/// Writes the man page, in roff, to `out`.
+pub fn man(out: &mut dyn Write) -> std::io::Result<()> {
+    clap_mangen::Man::new(Cli::command()).render(out)
 }
 
 /// Where URLs come from: arguments, list files, stdin.
 #[derive(Debug, Args)]
+#[command(next_help_heading = INPUT)]
 pub struct InputArgs {
     /// URLs to download (http or https)
     #[arg(value_name = "URL", value_hint = ValueHint::Url)]
@@ -45,45 +124,60 @@ pub struct InputArgs {
     pub input_files: Vec<PathBuf>,
 
     /// Keep only the jobs whose URL hash falls in shard INDEX of COUNT (0-based), e.g. 0/4
-    #[arg(long, value_name = "INDEX/COUNT")]
+    #[arg(long, value_name = "INDEX/COUNT", hide_short_help = true)]
     pub shard: Option<String>,
 }
 
 /// How each request is made; shared by downloads and benchmarks.
 #[derive(Debug, Args)]
+#[command(next_help_heading = NETWORK)]
 pub struct NetArgs {
     /// Give up connecting after this long (e.g. 10s, 500ms)
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration,
+          hide_short_help = true)]
     pub connect_timeout: Duration,
 
     /// Fail a transfer when no bytes arrive for this long
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration,
+          hide_short_help = true)]
     pub timeout: Duration,
 
     /// Extra request header, "Name: value"; may be repeated
-    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    #[arg(
+        short = 'H',
+        long = "header",
+        value_name = "HEADER",
+        hide_short_help = true
+    )]
     pub headers: Vec<String>,
 
     /// User-Agent header [default: tget/VERSION]
-    #[arg(short = 'A', long = "user-agent", value_name = "UA")]
+    #[arg(
+        short = 'A',
+        long = "user-agent",
+        value_name = "UA",
+        hide_short_help = true
+    )]
     pub user_agent: Option<String>,
 
     /// Follow at most this many redirects
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    #[arg(long, value_name = "N", default_value_t = 10, hide_short_help = true)]
     pub max_redirects: u32,
 
     /// Retry a failed transfer this many times (connect errors, timeouts, resets, cut bodies,
     /// HTTP 408/429/500/502/503/504); a retry resumes where the transfer stopped
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    #[arg(long, value_name = "N", default_value_t = 3, help_heading = RETRIES,
+          hide_short_help = true)]
     pub retries: u32,
 
     /// Wait before the first retry; doubles for each further one (with jitter, at most 10s)
-    #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = parse_duration,
+          help_heading = RETRIES, hide_short_help = true)]
     pub retry_delay: Duration,
 
     /// Receive at most RATE bytes per second in all, every worker together (e.g. 500K, 2M,
     /// 1.5MiB; K, M and G are 1024-based)
-    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    #[arg(long, value_name = "RATE", value_parser = parse_rate, hide_short_help = true)]
     pub limit_rate: Option<u64>,
 
     /// Trust exactly the certificates in this PEM bundle for https (instead of the bundled
@@ -125,14 +219,36 @@ pub struct NetArgs {
 
 /// How one big file is shared among workers; shared by downloads and benchmarks.
 #[derive(Debug, Args)]
+#[command(next_help_heading = NETWORK)]
 pub struct SplitArgs {
     /// Let at most N workers share one big file by range requests [default: --threads; 1 turns it off]
-    #[arg(long, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    #[arg(long, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024),
+          hide_short_help = true)]
     pub split: Option<usize>,
 
     /// Never cut a shared file into pieces smaller than this (so files under twice it are never shared)
-    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_piece_size)]
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_piece_size,
+          hide_short_help = true)]
     pub split_min: u64,
+}
+
+/// How progress and the summary are shown; shared by downloads and benchmarks.
+#[derive(Debug, Args)]
+#[command(next_help_heading = DISPLAY)]
+pub struct DisplayArgs {
+    /// How to show progress on stderr: bars on a terminal that can draw them (auto), bars
+    /// anywhere (always), lines without escape codes for logs and screen readers (plain), none
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+
+    /// With plain progress, print a status line this often
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_interval,
+          hide_short_help = true)]
+    pub progress_interval: Duration,
+
+    /// Print nothing on stderr but errors (stdout still lists the files)
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -140,42 +256,29 @@ pub struct DownloadArgs {
     #[command(flatten)]
     pub input: InputArgs,
 
-    /// Number of worker threads (never more than there is work for)
-    #[arg(short, long, value_name = "N", default_value_t = 8, env = "TGET_THREADS",
-          value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024))]
-    pub threads: usize,
+    /// Expected SHA-256 of the file (only with a single URL)
+    #[arg(long, value_name = "HEX", help_heading = INPUT, hide_short_help = true)]
+    pub sha256: Option<String>,
 
     /// Output directory (created if missing)
-    #[arg(short = 'd', long = "dir", value_name = "DIR", default_value = ".", value_hint = ValueHint::DirPath)]
+    #[arg(short = 'd', long = "dir", value_name = "DIR", default_value = ".",
+          value_hint = ValueHint::DirPath, help_heading = OUTPUT)]
     pub dir: PathBuf,
 
     /// Replace files that already exist (default: skip them)
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT, hide_short_help = true)]
     pub overwrite: bool,
 
-    /// Also continue a short file under its final name (left by another tool), if the server
-    /// says by If-Range with the file's date that it is the same version. NAME.part files are
-    /// resumed with or without -c
-    #[arg(short = 'c', long = "continue")]
-    pub resume: bool,
-
-    /// Expected SHA-256 of the file (only with a single URL)
-    #[arg(long, value_name = "HEX")]
-    pub sha256: Option<String>,
-
-    #[command(flatten)]
-    pub split: SplitArgs,
-
     /// Name files after the server's Content-Disposition (sanitised) instead of the URL
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT, hide_short_help = true)]
     pub content_disposition: bool,
 
     /// Save under HOST[_PORT]/path/... inside the output directory, as the URL's directories
-    #[arg(short = 'x', long)]
+    #[arg(short = 'x', long, help_heading = OUTPUT, hide_short_help = true)]
     pub force_directories: bool,
 
     /// With -x, leave out the HOST[_PORT] directory
-    #[arg(long, requires = "force_directories")]
+    #[arg(long, requires = "force_directories", help_heading = OUTPUT, hide_short_help = true)]
     pub no_host_directories: bool,
 
     /// With -x, leave out the first N directories of each URL's path
@@ -184,53 +287,76 @@ pub struct DownloadArgs {
         value_name = "N",
         default_value_t = 0,
         requires = "force_directories",
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        help_heading = OUTPUT,
+        hide_short_help = true
     )]
     pub cut_dirs: usize,
 
     /// For a file that exists, ask the server for it only if it is newer (If-Modified-Since);
     /// a newer one replaces it
-    #[arg(short = 'N', long)]
+    #[arg(short = 'N', long, help_heading = OUTPUT, hide_short_help = true)]
     pub timestamping: bool,
 
     /// Leave each file's time as it was saved instead of the server's Last-Modified
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT, hide_short_help = true)]
     pub no_remote_time: bool,
 
-    /// At most N connections to one host (scheme, host and port) at once [default: --threads]
-    #[arg(long, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024))]
-    pub max_per_host: Option<usize>,
-
     /// Print what would be fetched or skipped, and where, without a single request
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT, hide_short_help = true)]
     pub dry_run: bool,
 
-    /// When to draw progress bars on stderr
-    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
-    pub progress: ProgressMode,
-
-    /// Print nothing on stderr but errors (stdout still lists the files)
-    #[arg(short, long)]
-    pub quiet: bool,
-
     /// Print JSON Lines on stdout: one object per job, then a summary object
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT)]
     pub json: bool,
 
-    /// Write every job that did not end ok (failed, or not started because of Ctrl-C,
-    /// a closed stdout or a full disk) to FILE as list lines, for `tget -i FILE`
-    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
-    pub save_failed: Option<PathBuf>,
+    /// End each path on stdout with a NUL instead of a newline, for `xargs -0`
+    #[arg(short = '0', long, help_heading = OUTPUT, conflicts_with = "json")]
+    pub print0: bool,
 
-    /// Also run the batch sequentially (into a temporary directory) and compare wall-clock times
-    #[arg(long)]
-    pub compare: bool,
+    /// Number of worker threads (never more than there is work for)
+    #[arg(short, long, value_name = "N", default_value_t = 8, env = "TGET_THREADS",
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024),
+          help_heading = NETWORK)]
+    pub threads: usize,
+
+    /// At most N connections to one host (scheme, host and port) at once [default: --threads]
+    #[arg(long, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024),
+          help_heading = NETWORK, hide_short_help = true)]
+    pub max_per_host: Option<usize>,
+
+    #[command(flatten)]
+    pub split: SplitArgs,
 
     #[command(flatten)]
     pub net: NetArgs,
+
+    /// Also continue a short file under its final name (left by another tool), if the server
+    /// says by If-Range with the file's date that it is the same version. NAME.part files are
+    /// resumed with or without -c
+    #[arg(short = 'c', long = "continue", help_heading = RETRIES)]
+    pub resume: bool,
+
+    /// Write every job that did not end ok (failed, or not started because of Ctrl-C,
+    /// a closed stdout or a full disk) to FILE as list lines, for `tget -i FILE`
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath, help_heading = RETRIES,
+          hide_short_help = true)]
+    pub save_failed: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub display: DisplayArgs,
+
+    /// In the summary, a row for every worker (by default more than 8 are summed up)
+    #[arg(long, help_heading = DISPLAY, hide_short_help = true)]
+    pub workers: bool,
+
+    /// Also run the batch sequentially (into a temporary directory) and compare wall-clock times
+    #[arg(long, help_heading = BENCH)]
+    pub compare: bool,
 }
 
 #[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
 pub struct BenchArgs {
     #[command(flatten)]
     pub input: InputArgs,
@@ -238,53 +364,56 @@ pub struct BenchArgs {
     /// Thread counts to compare; 1 (the sequential baseline) is always added
     #[arg(short, long, value_name = "N,N,...", value_delimiter = ',', num_args = 1..,
           default_value = "1,2,4,8,16",
-          value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024))]
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024),
+          help_heading = BENCH)]
     pub threads: Vec<usize>,
 
     /// Runs per thread count (rounds interleave the thread counts)
     #[arg(long, value_name = "N", default_value_t = 3,
-          value_parser = RangedU64ValueParser::<usize>::new().range(1..=1000))]
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=1000),
+          help_heading = BENCH)]
     pub rounds: usize,
 
     /// Keep the downloaded files of the last round in DIR instead of a removed temporary directory
-    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, help_heading = OUTPUT)]
     pub keep: Option<PathBuf>,
 
     /// Built-in server: number of files in the synthetic batch
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    #[arg(long, value_name = "N", default_value_t = 64, help_heading = BENCH)]
     pub files: usize,
 
     /// Built-in server: size of each file (e.g. 256KiB, 1MiB, 4096)
-    #[arg(long, value_name = "SIZE", default_value = "256KiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "256KiB", value_parser = parse_size,
+          help_heading = BENCH)]
     pub size: u64,
 
     /// Built-in server: delay before each response
-    #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = parse_duration,
+          help_heading = BENCH)]
     pub latency: Duration,
 
     /// Built-in server: bytes per second per response (e.g. 4MiB); unlimited by default
-    #[arg(long, value_name = "RATE", value_parser = parse_size)]
+    #[arg(long, value_name = "RATE", value_parser = parse_size, help_heading = BENCH)]
     pub bandwidth: Option<u64>,
 
     /// Write one CSV row per thread count to FILE
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = OUTPUT)]
     pub csv: Option<PathBuf>,
 
     /// Print the results as JSON on stdout
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT)]
     pub json: bool,
 
-    /// Draw wall-clock time and speedup against thread count into an SVG file
-    #[arg(long, value_name = "FILE.svg")]
+    /// Draw wall-clock time (log scale) and speedup against thread count into an SVG file
+    #[arg(long, value_name = "FILE.svg", help_heading = OUTPUT)]
     pub plot: Option<PathBuf>,
 
-    /// When to draw progress bars on stderr
-    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
-    pub progress: ProgressMode,
+    #[command(flatten)]
+    pub display: DisplayArgs,
 
-    /// Print nothing on stderr but errors
-    #[arg(short, long)]
-    pub quiet: bool,
+    /// Print help
+    #[arg(short = 'h', long, action = ArgAction::Help, help_heading = DISPLAY)]
+    help: Option<bool>,
 
     #[command(flatten)]
     pub split: SplitArgs,
@@ -295,12 +424,26 @@ pub struct BenchArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProgressMode {
-    /// Bars when stderr is a terminal
+    /// Bars on a terminal that can draw them, plain lines on one that cannot (TERM=dumb),
+    /// nothing when stderr is not a terminal
     Auto,
     /// Bars even when stderr is not a terminal
     Always,
-    /// No bars
+    /// A line per finished file and a status line every --progress-interval, no escape codes
+    Plain,
+    /// No progress
     Never,
+}
+
+/// `--progress-interval`: a duration, but never zero (a status line per
+/// instant would be a flood).
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        interval if interval < Duration::from_millis(100) => {
+            Err(format!("`{text}` is too short: at least 100ms"))
+        }
+        interval => Ok(interval),
+    }
 }
 
 /// `2.5MiB` as (2.5, `MiB`): the number that starts `text` and the unit
@@ -400,6 +543,57 @@ mod tests {
     #[test]
     fn verify_cli() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_short_help_fits_one_screen_and_names_real_flags() {
+        assert!(
+            SHORT_HELP.lines().count() <= 23,
+            "the prompt needs the 24th line"
+        );
+        assert!(
+            SHORT_HELP.lines().all(|l| l.chars().count() <= 80),
+            "{SHORT_HELP}"
+        );
+        assert_eq!(SHORT_HELP.matches("\n  tget ").count(), 3, "three examples");
+        let command = Cli::command();
+        let longs: Vec<String> = command
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(str::to_string))
+            .collect();
+        for word in SHORT_HELP.split_whitespace() {
+            let flag = word.trim_end_matches(',');
+            if let Some(long) = flag
+                .strip_prefix("--")
+                .filter(|l| l.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+            {
+                assert!(longs.iter().any(|l| l == long), "--{long} is not a flag");
+            }
+        }
+    }
+
+    #[test]
+    fn long_help_groups_every_option_under_the_six_headings() {
+        let help = Cli::command().render_long_help().to_string();
+        let headings: Vec<&str> = help
+            .lines()
+            .filter(|l| !l.starts_with(' ') && l.ends_with(':') && !l.is_empty())
+            .collect();
+        assert_eq!(
+            headings,
+            [
+                "Commands:",
+                "Input:",
+                "Output:",
+                "Network:",
+                "Retries and resume:",
+                "Display:",
+                "Bench:",
+                "Exit codes:"
+            ],
+            "{help}"
+        );
+        assert!(help.lines().all(|l| l.chars().count() <= 80), "{help}");
     }
 
     #[test]

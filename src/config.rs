@@ -13,7 +13,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use ureq::http::{HeaderName, HeaderValue};
 
-use crate::cli::{BenchArgs, DownloadArgs, InputArgs, NetArgs, ProgressMode, SplitArgs};
+use crate::cli::{
+    BenchArgs, DisplayArgs, DownloadArgs, InputArgs, NetArgs, ProgressMode, SplitArgs,
+};
 use crate::userinfo::Credentials;
 use netrc::Netrc;
 use proxies::Proxies;
@@ -158,13 +160,17 @@ pub struct HttpConfig {
     pub netrc: Option<Netrc>,
 }
 
-/// Where human output goes, decided once.
+/// How progress is shown on stderr, decided once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bars {
-    /// Draw on stderr when it is a terminal.
+    /// Bars on stderr, a terminal that can draw them.
     Terminal,
-    /// Draw on stderr whatever it is (`--progress always`).
+    /// Bars on stderr whatever it is (`--progress always`).
     Forced,
+    /// A line per finished file and a status line now and then, with no
+    /// escape codes: `--progress plain`, or a terminal that cannot draw
+    /// (`TERM=dumb`).
+    Plain,
     Hidden,
 }
 
@@ -173,14 +179,29 @@ pub struct Display {
     pub bars: Bars,
     /// No summary or notices, only errors.
     pub quiet: bool,
+    /// How often plain progress prints a status line.
+    pub interval: Duration,
+    /// `--workers`: a summary row for every worker, however many.
+    pub all_workers: bool,
+    /// stdout is the terminal the bars are drawn on, so its lines must be
+    /// printed above the bars by whoever draws them.
+    pub shared_screen: bool,
 }
 
+/// What stdout carries for each job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Output {
+pub enum Format {
     /// One saved path per line.
     Paths,
     /// JSON Lines: one object per job, then a summary.
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Output {
+    pub format: Format,
+    /// `-0`: each line ends with a NUL instead of a newline, for `xargs -0`.
+    pub print0: bool,
 }
 
 /// What a worker needs to run a job.
@@ -251,6 +272,9 @@ pub struct BenchConfig {
 impl Config {
     pub fn from_args(args: DownloadArgs) -> Result<Config> {
         let sources = download_sources(&args.input);
+        if sources.is_empty() {
+            bail!("{NO_INPUT}");
+        }
         let sha256 = match &args.sha256 {
             None => None,
             Some(_) if !matches!(sources.as_slice(), [Source::Arguments(urls)] if urls.len() == 1) =>
@@ -282,11 +306,17 @@ impl Config {
                 http: HttpConfig::from_args(&args.net)?,
             },
             sha256,
-            display: display(args.progress, args.quiet),
-            output: if args.json {
-                Output::Json
-            } else {
-                Output::Paths
+            display: Display {
+                all_workers: args.workers,
+                ..display(&args.display)
+            },
+            output: Output {
+                format: if args.json {
+                    Format::Json
+                } else {
+                    Format::Paths
+                },
+                print0: args.print0,
             },
             save_failed: args.save_failed,
             compare: args.compare,
@@ -319,7 +349,7 @@ impl BenchConfig {
             csv: args.csv,
             json: args.json,
             plot: args.plot,
-            display: display(args.progress, args.quiet),
+            display: display(&args.display),
             split: split_limits(&args.split, &args.net),
             http: HttpConfig::from_args(&args.net)?,
         })
@@ -471,6 +501,13 @@ fn explicit_sources(input: &InputArgs) -> Vec<Source> {
     sources
 }
 
+/// What `tget` alone prints, on a terminal with nothing piped in: how to
+/// give it URLs, and where the help is.
+const NO_INPUT: &str = "no URLs to download
+
+Usage: tget [OPTIONS] URL...      (or: tget -i urls.txt, or: cat urls.txt | tget)
+Try 'tget -h' for the main options and examples, 'tget --help' for all.";
+
 /// With no URLs and no lists, a piped stdin is the list (`cat urls | tget`).
 fn download_sources(input: &InputArgs) -> Vec<Source> {
     let sources = explicit_sources(input);
@@ -480,14 +517,43 @@ fn download_sources(input: &InputArgs) -> Vec<Source> {
     sources
 }
 
-fn display(mode: ProgressMode, quiet: bool) -> Display {
-    let bars = match mode {
+fn display(args: &DisplayArgs) -> Display {
+    let (mode, quiet, interval) = (args.progress, args.quiet, args.progress_interval);
+    let stderr_is_terminal = std::io::stderr().is_terminal();
+    let dumb = std::env::var_os("TERM").is_none_or(|term| term == "dumb" || term.is_empty());
+    let bars = bars(mode, quiet, stderr_is_terminal, dumb);
+    Display {
+        bars,
+        quiet,
+        interval,
+        all_workers: false,
+        shared_screen: bars == Bars::Terminal && stdout_is_the_stderr_terminal(),
+    }
+}
+
+/// `auto` draws bars on a terminal that can, prints plain lines on one that
+/// cannot (`TERM=dumb` or unset), and nothing when stderr is not a terminal.
+fn bars(mode: ProgressMode, quiet: bool, stderr_is_terminal: bool, dumb: bool) -> Bars {
+    match mode {
         _ if quiet => Bars::Hidden,
         ProgressMode::Never => Bars::Hidden,
         ProgressMode::Always => Bars::Forced,
+        ProgressMode::Plain => Bars::Plain,
+        ProgressMode::Auto if !stderr_is_terminal => Bars::Hidden,
+        ProgressMode::Auto if dumb => Bars::Plain,
         ProgressMode::Auto => Bars::Terminal,
-    };
-    Display { bars, quiet }
+    }
+}
+
+/// Both are terminals and the same device (one `st_rdev`): then a line on
+/// stdout lands on the screen the bars are on. Two terminals, or stdout on a
+/// pipe or file, are not.
+fn stdout_is_the_stderr_terminal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let device = |fd: &str| std::fs::metadata(fd).map(|m| m.rdev()).ok();
+    std::io::stdout().is_terminal()
+        && std::io::stderr().is_terminal()
+        && device("/dev/stdout").is_some_and(|out| device("/dev/stderr") == Some(out))
 }
 
 #[cfg(test)]
@@ -522,6 +588,17 @@ mod tests {
         assert_eq!(config(&["--limit-rate", "2M"]).fetch.split.max_pieces, 1);
         let asked = config(&["--limit-rate", "2M", "--split", "4"]);
         assert_eq!(asked.fetch.split.max_pieces, 4);
+    }
+
+    #[test]
+    fn auto_progress_follows_the_terminal() {
+        use ProgressMode::*;
+        assert_eq!(bars(Auto, false, true, false), Bars::Terminal);
+        assert_eq!(bars(Auto, false, true, true), Bars::Plain, "TERM=dumb");
+        assert_eq!(bars(Auto, false, false, false), Bars::Hidden);
+        assert_eq!(bars(Always, false, false, true), Bars::Forced);
+        assert_eq!(bars(Plain, false, true, false), Bars::Plain);
+        assert_eq!(bars(Always, true, true, false), Bars::Hidden, "-q wins");
     }
 
     #[test]

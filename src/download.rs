@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, bail};
 
 use crate::config::{Config, Display, FetchConfig, Source, SplitPolicy};
-use crate::engine::job::{self, JobReport, Planning, Status, Totals};
+use crate::engine::job::{self, JobReport, Planning, Status};
 use crate::engine::outdir::Dir;
 use crate::engine::pool::{Pool, PoolRun};
 use crate::exit::{Exit, Fatal, OrExit};
@@ -27,7 +27,8 @@ pub fn run(config: &Config, cancel: &Cancel) -> Result<Exit, Fatal> {
     let requests = input::open(&config.sources, config.shard).or_exit(Exit::Usage)?;
     let out = open_out_dir(&config.out_dir).or_exit(Exit::Usage)?;
     let failed = open_failed_list(config).or_exit(Exit::Usage)?;
-    let mut reporter = Reporter::new(io::stdout().lock(), config.output, failed);
+    // Not locked for the run: the bars' thread prints stdout's lines when both share a terminal.
+    let mut reporter = Reporter::new(io::stdout(), config.output, failed);
     let batch = Batch {
         config,
         out: &out,
@@ -189,8 +190,8 @@ fn measure_sequential(
     };
     let mut progress = Progress::new(
         Display {
-            bars: config.display.bars,
             quiet: true,
+            ..config.display
         },
         1,
     );
@@ -218,9 +219,6 @@ fn finish(
     cancel: &Cancel,
 ) -> Exit {
     let totals = reporter.totals;
-    if totals == Totals::default() && !config.display.quiet {
-        eprintln!("tget: no URLs to download");
-    }
     let comparison = sequential.map(|sequential| {
         let threaded = Run::of(pool_run, &totals);
         timing::rows(
@@ -243,8 +241,9 @@ fn finish(
         threads: config.threads,
         comparison,
         halted: cancel.halted(),
+        interrupted: cancel.aborted(),
     };
-    reporter.finish(&summary, config.display.quiet);
+    reporter.finish(&summary, config.display);
     let batch = if cancel.aborted() {
         Exit::Interrupted
     } else if totals.failed > 0 {

@@ -19,6 +19,7 @@ pub mod naming;
 pub mod stop;
 pub mod timing;
 pub mod ui;
+pub mod units;
 pub mod userinfo;
 
 use std::sync::Arc;
@@ -30,11 +31,23 @@ use crate::exit::{Exit, Fatal, OrExit};
 /// Runs the command line. An `Err` means the run could not start or go on
 /// (bad input, an unwritable export file); job failures are an `Exit` instead.
 pub fn run(cli: Cli) -> Result<Exit, Fatal> {
+    if cli.short_help {
+        print!("{}", cli::SHORT_HELP);
+        return Ok(Exit::Success);
+    }
     let cancel = Arc::new(stop::Cancel::default());
     stop::install(cancel.clone());
     match cli.command {
+        Some(Command::Completions { shell }) => {
+            cli::completions(shell, &mut std::io::stdout()).or_exit(Exit::CannotProceed)?;
+            Ok(Exit::Success)
+        }
+        Some(Command::Man) => {
+            cli::man(&mut std::io::stdout()).or_exit(Exit::CannotProceed)?;
+            Ok(Exit::Success)
+        }
         Some(Command::Bench(args)) => {
-            let config = BenchConfig::from_args(args).or_exit(Exit::Usage)?;
+            let config = BenchConfig::from_args(*args).or_exit(Exit::Usage)?;
             warn(&config.http);
             bench::run(&config, &cancel)
         }

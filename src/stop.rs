@@ -67,6 +67,16 @@ struct Interrupts {
 }
 
 static INTERRUPTS: OnceLock<Interrupts> = OnceLock::new();
+/// What must be said before a second signal ends the process at once (the
+/// display shows the cursor again). Set by whoever needs it; this module
+/// knows nothing of what it does.
+static LAST_WORDS: OnceLock<fn()> = OnceLock::new();
+
+/// Runs `words` just before a second signal ends the process, which skips
+/// every destructor. Only the first call counts.
+pub fn set_last_words(words: fn()) {
+    let _ = LAST_WORDS.set(words);
+}
 
 /// Routes interrupts to `cancel` for the rest of the process.
 pub fn install(cancel: Arc<Cancel>) {
@@ -143,6 +153,9 @@ fn on_signal(signal: i32) {
         return;
     };
     if state.signal.swap(signal, Ordering::SeqCst) != 0 {
+        if let Some(words) = LAST_WORDS.get() {
+            words();
+        }
         let _ = signal_hook::low_level::emulate_default_handler(signal);
         std::process::exit(128 + signal);
     }

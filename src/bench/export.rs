@@ -14,7 +14,7 @@ use crate::config::BenchConfig;
 use crate::timing::Row;
 
 /// The CSV header: the fields of `timing::Row`, in order (a test keeps them in step).
-pub const CSV_FIELDS: [&str; 10] = [
+pub const CSV_FIELDS: [&str; 12] = [
     "threads",
     "runs",
     "median_s",
@@ -23,6 +23,8 @@ pub const CSV_FIELDS: [&str; 10] = [
     "speedup",
     "efficiency",
     "throughput_bytes_per_s",
+    "cpu_share",
+    "cores_busy",
     "failures",
     "ideal_s",
 ];
@@ -35,7 +37,7 @@ pub fn csv(rows: &[Row]) -> String {
         let ideal = r.ideal_s.map(|s| s.to_string()).unwrap_or_default();
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{ideal}",
+            "{},{},{},{},{},{},{},{},{},{},{},{ideal}",
             r.threads,
             r.runs,
             r.median_s,
@@ -44,10 +46,21 @@ pub fn csv(rows: &[Row]) -> String {
             r.speedup,
             r.efficiency,
             r.throughput_bytes_per_s,
+            finite(r.cpu_share),
+            finite(r.cores_busy),
             r.failures,
         );
     }
     out
+}
+
+/// An empty field for a share that has no meaning (no busy time).
+fn finite(value: f64) -> String {
+    if value.is_finite() {
+        value.to_string()
+    } else {
+        String::new()
+    }
 }
 
 pub fn write_csv(path: &Path, rows: &[Row]) -> Result<()> {
@@ -88,6 +101,8 @@ struct RunJson {
     ok: u64,
     failed: u64,
     bytes: u64,
+    busy_s: f64,
+    cpu_s: f64,
 }
 
 pub fn json(results: &Results, config: &BenchConfig) -> String {
@@ -118,6 +133,8 @@ fn run_json(record: &RunRecord) -> RunJson {
         ok: record.run.ok,
         failed: record.run.failed,
         bytes: record.run.bytes,
+        busy_s: record.run.busy.as_secs_f64(),
+        cpu_s: record.run.cpu.as_secs_f64(),
     }
 }
 
@@ -135,6 +152,8 @@ mod tests {
             speedup: 2.0,
             efficiency: 1.0,
             throughput_bytes_per_s: 1024.0,
+            cpu_share: 0.25,
+            cores_busy: 0.5,
             failures: 0,
             ideal_s,
         }
@@ -161,7 +180,7 @@ mod tests {
         let text = csv(&[row(1, Some(3.2)), row(8, None)]);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], CSV_FIELDS.join(","));
-        assert_eq!(lines[1], "1,3,0.5,0.25,0.75,2,1,1024,0,3.2");
-        assert_eq!(lines[2], "8,3,0.5,0.25,0.75,2,1,1024,0,");
+        assert_eq!(lines[1], "1,3,0.5,0.25,0.75,2,1,1024,0.25,0.5,0,3.2");
+        assert_eq!(lines[2], "8,3,0.5,0.25,0.75,2,1,1024,0.25,0.5,0,");
     }
 }

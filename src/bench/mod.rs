@@ -242,11 +242,20 @@ fn print_report(results: &Results, config: &BenchConfig) -> Result<()> {
 
 /// Exports are written after the report, so a bad path never costs the results.
 fn write_exports(results: &Results, config: &BenchConfig) -> Result<()> {
+    let mut written = Vec::new();
     if let Some(path) = &config.csv {
         export::write_csv(path, &results.rows)?;
+        written.push(path);
     }
     if let Some(path) = &config.plot {
         plot::write_svg(path, &results.rows, &batch::title(&results.batch))?;
+        written.push(path);
+    }
+    // Files written are named, so a user finds them without guessing paths.
+    if !config.display.quiet {
+        for path in written {
+            eprintln!("tget bench: wrote {}", path.display());
+        }
     }
     Ok(())
 }

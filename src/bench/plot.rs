@@ -85,30 +85,68 @@ fn top(values: impl Iterator<Item = f64>) -> f64 {
         * 1.12
 }
 
+/// Times go on a log10 axis, so the gap between measured and ideal at 32 or
+/// 64 threads is as visible as at 2: on a linear axis those points crowd the
+/// bottom of the chart.
+fn log_time(seconds: f64) -> f64 {
+    seconds.max(1e-6).log10()
+}
+
+/// A tick on the log axis, labelled in seconds.
+fn time_label(y: f64) -> String {
+    let seconds = 10f64.powf(y);
+    match seconds {
+        s if s < 0.1 => format!("{s:.3}"),
+        s if s < 1.0 => format!("{s:.2}"),
+        s if s < 10.0 => format!("{s:.1}"),
+        s => format!("{s:.0}"),
+    }
+}
+
+fn time_range(rows: &[Row]) -> std::ops::Range<f64> {
+    let values = || {
+        rows.iter()
+            .flat_map(|r| [r.min_s, r.max_s, r.ideal_s.unwrap_or(r.median_s)])
+            .filter(|v| v.is_finite() && *v > 0.0)
+    };
+    let low = values().fold(f64::INFINITY, f64::min);
+    let high = values().fold(0.0, f64::max);
+    if !low.is_finite() {
+        return -3.0..0.0;
+    }
+    log_time(low / 1.3)..log_time(high * 1.3).max(log_time(low / 1.3) + 0.1)
+}
+
 fn draw_times(area: &Area, rows: &[Row]) -> Result<(), Box<dyn std::error::Error>> {
-    let y_max = top(rows
-        .iter()
-        .flat_map(|r| [r.max_s, r.ideal_s.unwrap_or(0.0)]));
-    let mut chart = chart(area, "Wall-clock time (median, min-max)", rows, y_max)?;
+    let mut chart = chart(
+        area,
+        "Wall-clock time (median, min-max; log scale)",
+        rows,
+        time_range(rows),
+    )?;
     chart
         .configure_mesh()
         .x_labels(rows.len().max(x_range(rows).end as usize + 2))
         .x_label_formatter(&thread_label)
-        .y_label_formatter(&|y| format!("{y:.2}"))
+        .y_labels(8)
+        .y_label_formatter(&|y| time_label(*y))
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 15))
         .x_desc("threads")
-        .y_desc("seconds")
+        .y_desc("seconds (log scale)")
         .draw()?;
     chart.draw_series(rows.iter().map(|r| {
         PathElement::new(
-            vec![(x(r.threads), r.min_s), (x(r.threads), r.max_s)],
+            vec![
+                (x(r.threads), log_time(r.min_s)),
+                (x(r.threads), log_time(r.max_s)),
+            ],
             TIME_COLOR.stroke_width(2),
         )
     }))?;
     let ideal: Vec<(f64, f64)> = rows
         .iter()
-        .filter_map(|r| Some((x(r.threads), r.ideal_s?)))
+        .filter_map(|r| Some((x(r.threads), log_time(r.ideal_s?))))
         .collect();
     if !ideal.is_empty() {
         ideal_line(
@@ -117,7 +155,10 @@ fn draw_times(area: &Area, rows: &[Row]) -> Result<(), Box<dyn std::error::Error
             "ideal: ceil(files / threads) x time per file",
         )?;
     }
-    let points: Vec<(f64, f64)> = rows.iter().map(|r| (x(r.threads), r.median_s)).collect();
+    let points: Vec<(f64, f64)> = rows
+        .iter()
+        .map(|r| (x(r.threads), log_time(r.median_s)))
+        .collect();
     measured(&mut chart, &points, TIME_COLOR, "measured median")?;
     legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
@@ -128,7 +169,7 @@ fn draw_speedups(area: &Area, rows: &[Row]) -> Result<(), Box<dyn std::error::Er
         .iter()
         .map(|r| r.speedup)
         .chain(ideal.iter().map(|p| p.1)));
-    let mut chart = chart(area, "Speedup over 1 thread", rows, y_max)?;
+    let mut chart = chart(area, "Speedup over 1 thread", rows, 0.0..y_max)?;
     chart
         .configure_mesh()
         .x_labels(rows.len().max(x_range(rows).end as usize + 2))
@@ -171,14 +212,14 @@ fn chart<'a, 'b>(
     area: &'a Area<'b>,
     caption: &str,
     rows: &[Row],
-    y_max: f64,
+    y: std::ops::Range<f64>,
 ) -> Result<Chart<'a, 'b>, Box<dyn std::error::Error>> {
     let chart = ChartBuilder::on(area)
         .caption(caption, (FONT, 18))
         .margin(12)
         .x_label_area_size(46)
         .y_label_area_size(64)
-        .build_cartesian_2d(x_range(rows), 0.0..y_max)?;
+        .build_cartesian_2d(x_range(rows), y)?;
     Ok(chart)
 }
 
@@ -249,6 +290,8 @@ mod tests {
             speedup: 1.0 / median_s,
             efficiency: 1.0 / median_s / threads as f64,
             throughput_bytes_per_s: 0.0,
+            cpu_share: 0.1,
+            cores_busy: 0.2,
             failures: 0,
             ideal_s: Some(1.0 / threads as f64),
         }
@@ -261,6 +304,20 @@ mod tests {
         assert!(svg.starts_with("<svg"), "{}", &svg[..40]);
         assert_eq!(svg.matches("<circle").count(), 2 * rows.len());
         assert!(svg.contains("Speedup over 1 thread"));
+    }
+
+    #[test]
+    fn times_are_on_a_log_axis_labelled_in_seconds() {
+        assert_eq!(time_label(log_time(0.05)), "0.050");
+        assert_eq!(time_label(log_time(3.2)), "3.2");
+        // 64 threads at 60 ms against an ideal of 50 ms sit a visible step
+        // apart even beside a 3.2 s sequential run: a tenth of the axis.
+        let rows = [row(1, 3.2), row(64, 0.06)];
+        let range = time_range(&rows);
+        let gap = (log_time(0.06) - log_time(1.0 / 64.0)) / (range.end - range.start);
+        assert!(gap > 0.1, "{gap}");
+        let svg = svg(&rows, "t").unwrap();
+        assert!(svg.contains("log scale"));
     }
 
     #[test]

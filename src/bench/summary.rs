@@ -4,42 +4,35 @@
 use crate::bench::batch::{BatchKind, jobs, title};
 use crate::bench::results::Results;
 use crate::timing::{self, Row};
+use crate::ui::summary::{WIDTH, wrap};
+use crate::units;
 
 /// The table, then what it means: the ideal next to the measured time, and
 /// where scaling stopped.
 pub fn report(results: &Results) -> String {
-    let mut text = format!(
-        "\n{}; {} round{} interleaved; {} CPU{} available\n",
+    let heading = format!(
+        "{}; {} interleaved; {} available",
         title(&results.batch),
-        results.rounds,
-        if results.rounds == 1 { "" } else { "s" },
-        results.available_parallelism,
-        if results.available_parallelism == 1 {
-            ""
-        } else {
-            "s"
-        },
+        units::count(results.rounds as u64, "round"),
+        units::count(results.available_parallelism as u64, "CPU"),
     );
+    let mut text = format!("\n{}", wrap(&heading, WIDTH));
     if !results.complete {
-        text.push_str(&format!(
-            "Interrupted after {} of {} runs: the results so far (no files exported).\n",
+        let interrupted = format!(
+            "Interrupted after {} of {} runs: the results so far (no files exported).",
             results.runs.len(),
             results.threads.len() * results.rounds
-        ));
+        );
+        text.push_str(&wrap(&interrupted, WIDTH));
     }
     text.push('\n');
     text.push_str(&timing::table(&results.rows));
     text.push('\n');
     if let Some(line) = ideal_line(results) {
-        text.push_str(&line);
-        text.push('\n');
+        text.push_str(&wrap(&line, WIDTH));
     }
-    text.push_str(&scaling_line(
-        &results.rows,
-        &results.batch,
-        results.available_parallelism,
-    ));
-    text.push('\n');
+    let scaling = scaling_line(&results.rows, &results.batch, results.available_parallelism);
+    text.push_str(&wrap(&scaling, WIDTH));
     text
 }
 
@@ -102,7 +95,6 @@ pub fn scaling_line(rows: &[Row], batch: &BatchKind, cores: usize) -> String {
 }
 
 fn stop_reason(at: &Row, next: &Row, batch: &BatchKind, cores: usize) -> String {
-    let cpus = format!("{cores} CPU{}", if cores == 1 { "" } else { "s" });
     let jobs = jobs(batch);
     if at.threads >= jobs {
         return format!("there are only {jobs} files, so the extra threads have nothing to do");
@@ -112,18 +104,48 @@ fn stop_reason(at: &Row, next: &Row, batch: &BatchKind, cores: usize) -> String 
     {
         return "the ideal does not drop either: ceil(files / threads) stays the same".into();
     }
+    let cpu = cpu_finding(next, batch, cores);
     match (batch, next.ideal_s) {
         (BatchKind::BuiltIn { .. }, ideal) => format!(
-            "waiting is no longer the limit{}; fixed costs (starting threads, connecting) \
-             and CPU work (making, copying and writing the bytes, on both ends of the \
-             loopback) on {cpus} are",
+            "waiting is no longer the limit{}; {cpu}",
             ideal
                 .map(|b| format!(" (the ideal is {})", timing::seconds(b)))
                 .unwrap_or_default()
         ),
-        (BatchKind::Urls { .. }, _) => format!(
-            "waiting on responses is no longer the limit; the link, the servers or the {cpus} are"
-        ),
+        (BatchKind::Urls { .. }, _) => {
+            format!("waiting on responses is no longer the limit; {cpu}")
+        }
+    }
+}
+
+/// What the workers' CPU time says at the thread count that stopped helping.
+fn cpu_finding(row: &Row, batch: &BatchKind, cores: usize) -> String {
+    let cpus = format!("{cores} CPU{}", if cores == 1 { "" } else { "s" });
+    let split = timing::Split {
+        cpu_share: row.cpu_share,
+        cores_busy: row.cores_busy,
+        cores,
+    };
+    if !row.cpu_share.is_finite() {
+        return format!("fixed costs or the {cpus} are");
+    }
+    let measured = format!(
+        "at {} threads the workers were on the CPU {:.0}% of their busy time and kept {:.2} of the {cpus} busy",
+        row.threads,
+        100.0 * row.cpu_share,
+        row.cores_busy
+    );
+    if split.cpu_bound() {
+        format!(
+            "{measured}: CPU-bound (making, copying and writing the bytes, on both ends of the loopback)"
+        )
+    } else {
+        let server = match batch {
+            // It runs in this process, on the same cores.
+            BatchKind::BuiltIn { .. } => format!("the built-in server, which shares the {cpus}"),
+            BatchKind::Urls { .. } => "the servers or the link".into(),
+        };
+        format!("{measured}, so the limit is elsewhere: fixed costs per request, or {server}")
     }
 }
 
@@ -142,6 +164,8 @@ mod tests {
             speedup: 1.0,
             efficiency: 1.0,
             throughput_bytes_per_s: 0.0,
+            cpu_share: 0.1,
+            cores_busy: 0.2,
             failures: 0,
             ideal_s,
         }
@@ -157,7 +181,16 @@ mod tests {
         let line = scaling_line(&rows, &built_in, 2);
         assert!(line.starts_with("Scaling: more than 4 threads"), "{line}");
         assert!(line.contains("(the ideal is 0.400 s)"), "{line}");
-        assert!(line.contains("on 2 CPUs"), "{line}");
+        assert!(line.contains("kept 0.20 of the 2 CPUs busy"), "{line}");
+        assert!(line.contains("the limit is elsewhere"), "{line}");
+        assert!(
+            line.ends_with("the built-in server, which shares the 2 CPUs."),
+            "{line}"
+        );
+        let mut saturated = rows.clone();
+        saturated[1].cores_busy = 1.9;
+        let line = scaling_line(&saturated, &built_in, 2);
+        assert!(line.contains("CPU-bound"), "{line}");
 
         let rows = [row(64, 0.1, Some(0.05)), row(128, 0.1, Some(0.05))];
         assert!(scaling_line(&rows, &built_in, 2).contains("only 64 files"));
@@ -167,7 +200,7 @@ mod tests {
             sources: vec!["urls.txt".into()],
         };
         let rows = [row(1, 1.0, None), row(2, 1.0, None)];
-        assert!(scaling_line(&rows, &urls, 2).contains("the link, the servers"));
+        assert!(scaling_line(&rows, &urls, 2).contains("waiting on responses"));
         assert!(scaling_line(&rows[..1], &urls, 2).contains("two thread counts"));
     }
 }

@@ -11,7 +11,7 @@
 //! without being handed anything: thread-local data in its plainest use.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -57,6 +57,8 @@ pub struct Row {
     since: AtomicU64,
     /// Bytes of the current file or range received so far, resumed ones included.
     position: AtomicU64,
+    /// Bytes this worker received in the run, every file and range together.
+    received: AtomicU64,
     length: AtomicU64,
     task: Mutex<Task>,
     /// Bumped on every change of state, task or length, so a reader redraws
@@ -91,6 +93,7 @@ impl Row {
             state: AtomicU8::new(State::Unstarted as u8),
             since: AtomicU64::new(0),
             position: AtomicU64::new(0),
+            received: AtomicU64::new(0),
             length: AtomicU64::new(UNKNOWN),
             task: Mutex::new(Task::default()),
             version: AtomicU64::new(0),
@@ -107,6 +110,11 @@ impl Row {
 
     pub fn position(&self) -> u64 {
         self.position.load(Ordering::Relaxed)
+    }
+
+    /// Bytes this worker received in the run so far: the display's rate.
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
     }
 
     /// The whole row at one moment, on `board`'s clock.
@@ -139,6 +147,7 @@ pub struct Board {
     queued: AtomicU64,
     finished: AtomicU64,
     expected: AtomicU64,
+    counted: AtomicBool,
 }
 
 impl Board {
@@ -152,6 +161,7 @@ impl Board {
             queued: AtomicU64::new(0),
             finished: AtomicU64::new(0),
             expected: AtomicU64::new(0),
+            counted: AtomicBool::new(false),
         }
     }
 
@@ -175,6 +185,12 @@ impl Board {
     /// Sets the job total ahead of time (a counted list).
     pub fn expect_jobs(&self, count: u64) {
         self.expected.store(count, Ordering::Relaxed);
+        self.counted.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the job total was counted ahead, so no job can still come.
+    pub fn counted(&self) -> bool {
+        self.counted.load(Ordering::Relaxed)
     }
 
     pub fn job_queued(&self) {
@@ -231,6 +247,7 @@ impl Lane<'_> {
     /// Bytes just read from the network.
     pub fn advance(&self, bytes: u64) {
         self.row.position.fetch_add(bytes, Ordering::Relaxed);
+        self.row.received.fetch_add(bytes, Ordering::Relaxed);
         self.board.received.fetch_add(bytes, Ordering::Relaxed);
     }
 
@@ -333,6 +350,7 @@ mod tests {
             (State::Receiving, 50, Some(100), "a.bin")
         );
         assert_eq!(board.received(), 15, "resumed bytes are not received ones");
+        assert_eq!(board.rows()[1].received(), 10);
         let before = view.version;
         lane.idle();
         assert!(board.rows()[1].version() > before);

@@ -4,7 +4,8 @@
 //! each of the first N jobs (never more workers than there is work for). Each
 //! worker keeps its statistics in its own local `WorkerStats`, touched by no
 //! other thread, and hands it back when it ends; the pool merges them after
-//! joining every thread. Results flow back to the calling thread, which
+//! joining every thread. Its CPU time comes from the per-thread CPU clock,
+//! read on the worker's own thread around each job. Results flow back to the calling thread, which
 //! reports them as they come.
 //!
 //! A worker with nothing queued helps with a big transfer instead: it takes a
@@ -61,6 +62,10 @@ pub struct WorkerStats {
     pub busy: Duration,
     /// The part of `busy` spent waiting for servers (see `Outcome::waiting`).
     pub waiting: Duration,
+    /// The part of `busy` this thread spent on a CPU (user and system time, by
+    /// the per-thread CPU clock); the rest of `busy` it was blocked: on the
+    /// network, the disk, or a CPU that another thread had.
+    pub cpu: Duration,
     /// Time spent waiting for work.
     pub idle: Duration,
 }
@@ -625,7 +630,7 @@ impl<'a> Worker<'a> {
 
     fn run_job(&mut self, job: Job, slot: Slot) {
         let _busy = self.shared.transfers.crew().busy();
-        let started = Instant::now();
+        let started = Busy::start();
         // A bug in one job must not hang the run: the pool counts on every
         // job it handed out coming back as a report.
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| self.fetcher.run(&job)))
@@ -638,7 +643,7 @@ impl<'a> Worker<'a> {
                 .cancel
                 .halt(outcome.error().unwrap_or_default());
         }
-        self.stats.busy += started.elapsed();
+        started.add_to(&mut self.stats);
         self.stats.waiting += outcome.waiting;
         self.stats.bytes += outcome.received;
         self.stats.record(&outcome);
@@ -659,9 +664,9 @@ impl<'a> Worker<'a> {
             return;
         };
         let _busy = transfers.crew().busy();
-        let started = Instant::now();
+        let started = Busy::start();
         self.fetcher.run_piece(transfers, piece);
-        self.stats.busy += started.elapsed();
+        started.add_to(&mut self.stats);
         let clock = self.fetcher.take_clock();
         self.stats.waiting += clock.waiting;
         self.stats.bytes += clock.received;
@@ -677,10 +682,69 @@ fn why(panic: &Box<dyn Any + Send>) -> &str {
         .unwrap_or("a worker panicked")
 }
 
+/// The start of a stretch of work, on the wall clock and on this thread's CPU clock.
+struct Busy {
+    wall: Instant,
+    cpu: Duration,
+}
+
+impl Busy {
+    fn start() -> Busy {
+        Busy {
+            wall: Instant::now(),
+            cpu: thread_cpu_time(),
+        }
+    }
+
+    fn add_to(self, stats: &mut WorkerStats) {
+        stats.busy += self.wall.elapsed();
+        stats.cpu += thread_cpu_time().saturating_sub(self.cpu);
+    }
+}
+
+/// CPU time the calling thread has used so far (user and system). Read on
+/// the worker's own thread only, so it needs no sharing; zero if the clock
+/// is missing, which leaves the summary saying nothing it cannot know.
+pub fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
 enum Next {
     Job(Job, Slot),
     BadLine(InputError),
     Help,
     Wait,
     Stop,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_thread_clock_counts_work_not_sleep() {
+        let before = thread_cpu_time();
+        std::thread::sleep(Duration::from_millis(30));
+        let slept = thread_cpu_time() - before;
+        assert!(slept < Duration::from_millis(10), "{slept:?}");
+        // Spinning moves the clock; bounded, in case it never does.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut x = 0u64;
+        while thread_cpu_time() - before < Duration::from_millis(20) {
+            assert!(
+                Instant::now() < deadline,
+                "the thread CPU clock does not move"
+            );
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+    }
 }

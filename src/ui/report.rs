@@ -1,20 +1,25 @@
 //! What the user reads: one stdout line per finished job (a path, or a JSON
-//! object), errors as they happen, and a summary with the timing comparison.
+//! object), errors as they happen, and the summary (worded in `summary`).
+//!
+//! When stdout is the terminal the bars are on, its lines go through the
+//! bars' owner, which prints them above the bars; elsewhere they are
+//! written here, as they come.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::time::Duration;
 
-use indicatif::HumanBytes;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::config::Output;
+use crate::config::{Display, Format, Output};
 use crate::engine::job::{JobReport, Planned, Status, Totals};
-use crate::engine::pool::{PoolRun, WorkerStats};
+use crate::engine::pool::PoolRun;
 use crate::naming;
-use crate::timing::{self, Row};
+use crate::timing::Row;
 use crate::ui::failed::FailedList;
 use crate::ui::progress::Progress;
+use crate::ui::summary::{self, Facts, Resumed, Shared};
+use crate::ui::terminal;
 
 pub struct Reporter<W: Write> {
     out: W,
@@ -23,6 +28,8 @@ pub struct Reporter<W: Write> {
     /// `--save-failed`, when asked for.
     failed: Option<FailedList>,
     pub totals: Totals,
+    resumed: Resumed,
+    shared: Shared,
 }
 
 /// The end of a run, for the summary.
@@ -32,6 +39,8 @@ pub struct Summary<'a> {
     pub threads: usize,
     /// Measured with `--compare`: rows for 1 thread and for `threads`.
     pub comparison: Option<Vec<Row>>,
+    /// Ctrl-C (or a signal like it) stopped the run.
+    pub interrupted: bool,
     /// Why the batch stopped starting jobs early (a full disk), if it did.
     pub halted: Option<String>,
 }
@@ -44,6 +53,8 @@ impl<W: Write> Reporter<W> {
             out_open: true,
             failed,
             totals: Totals::default(),
+            resumed: Resumed::default(),
+            shared: Shared::default(),
         }
     }
 
@@ -76,25 +87,51 @@ impl<W: Write> Reporter<W> {
         if let Some(failed) = self.failed.as_mut() {
             failed.record(report);
         }
+        self.tally(report);
         if let Some(error) = report.outcome.error() {
             progress.println(&error_line(report, error));
         }
-        let line = match self.output {
-            Output::Json => Some(job_json(report).to_string()),
-            Output::Paths if report.outcome.status() != Status::Failed => {
+        progress.finished(report);
+        let line = match self.output.format {
+            Format::Json => Some(job_json(report).to_string()),
+            Format::Paths if report.outcome.status() != Status::Failed => {
                 report.path.as_ref().map(|p| p.display().to_string())
             }
-            Output::Paths => None,
+            Format::Paths => None,
         };
         if let Some(line) = line {
-            self.write_line(&line);
+            self.write_line(&line, Some(progress));
         }
         self.out_open
     }
 
-    fn write_line(&mut self, line: &str) {
+    /// Resumed and shared files, which the summary tells apart.
+    fn tally(&mut self, report: &JobReport) {
+        let outcome = &report.outcome;
+        if outcome.status() != Status::Ok {
+            return;
+        }
+        if outcome.workers > 1 {
+            let name = report.path.as_ref().and_then(|p| p.file_name());
+            let name =
+                name.map_or_else(|| report.url.clone(), |n| n.to_string_lossy().into_owned());
+            self.shared.add(&name, outcome.workers);
+        } else if outcome.bytes() > outcome.received {
+            // A shared file starts afresh, so only a streamed one can have been resumed.
+            self.resumed.files += 1;
+            self.resumed.present += outcome.bytes() - outcome.received;
+        }
+    }
+
+    /// One line of stdout, ended by a newline, or a NUL with `--print0`.
+    fn write_line(&mut self, line: &str, progress: Option<&Progress>) {
+        let end = if self.output.print0 { '\0' } else { '\n' };
+        if let Some(progress) = progress.filter(|p| p.owns_stdout()) {
+            progress.print_stdout(format!("{line}{end}"));
+            return;
+        }
         if self.out_open
-            && writeln!(self.out, "{line}")
+            && write!(self.out, "{line}{end}")
                 .and_then(|()| self.out.flush())
                 .is_err()
         {
@@ -105,8 +142,8 @@ impl<W: Write> Reporter<W> {
 
     /// Prints the summary: human text on stderr (unless quiet), and with
     /// `--json` a final summary object on stdout.
-    pub fn finish(&mut self, summary: &Summary, quiet: bool) {
-        if !quiet && self.totals.odd_dates > 0 {
+    pub fn finish(&mut self, summary: &Summary, display: Display) {
+        if !display.quiet && self.totals.odd_dates > 0 {
             let files = match self.totals.odd_dates {
                 1 => "1 file".to_string(),
                 n => format!("{n} files"),
@@ -124,16 +161,46 @@ impl<W: Write> Reporter<W> {
         if let Some(problem) = self.failed.as_ref().and_then(FailedList::problem) {
             eprintln!("tget: {problem}");
         }
-        if !quiet {
+        if !display.quiet {
+            let facts = self.facts(summary, display);
             // A closed stderr is no reason to lose the exit code of the downloads.
             let _ = io::stderr()
                 .lock()
-                .write_all(human_summary(summary).as_bytes());
+                .write_all(summary::text(&facts).as_bytes());
         }
-        if self.output == Output::Json {
-            self.write_line(&summary_json(summary).to_string());
+        if self.output.format == Format::Json {
+            self.write_line(&summary_json(summary).to_string(), None);
         }
     }
+
+    fn facts<'a>(&self, summary: &'a Summary, display: Display) -> Facts<'a> {
+        Facts {
+            totals: summary.totals,
+            workers: &summary.pool.workers,
+            wall: summary.pool.wall,
+            resumed: self.resumed,
+            shared: self.shared.clone(),
+            interrupted: summary.interrupted,
+            halted: summary.halted.as_deref(),
+            comparison: summary.comparison.as_deref(),
+            all_workers: display.all_workers,
+            cores: cores(),
+            width: summary_width(),
+        }
+    }
+}
+
+/// 80 columns, or fewer when the summary goes to a narrower terminal.
+fn summary_width() -> usize {
+    if io::stderr().is_terminal() {
+        summary::WIDTH.min(terminal::size().1.max(20))
+    } else {
+        summary::WIDTH
+    }
+}
+
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// `tget: URL: reason after N attempts (list.txt:3)`, safe to print: the URL,
@@ -184,6 +251,7 @@ struct WorkerJson<'a> {
     bytes: u64,
     busy_ms: f64,
     waiting_ms: f64,
+    cpu_ms: f64,
     idle_ms: f64,
 }
 
@@ -201,16 +269,18 @@ fn summary_json(summary: &Summary) -> serde_json::Value {
             bytes: w.bytes,
             busy_ms: ms(w.busy),
             waiting_ms: ms(w.waiting),
+            cpu_ms: ms(w.cpu),
             idle_ms: ms(w.idle),
         })
         .collect();
     json!({
         "type": "summary",
-        "halted": summary.halted,
         "ok": totals.ok,
         "skipped": totals.skipped,
         "failed": totals.failed,
         "bytes": totals.bytes,
+        "received_bytes": summary.pool.workers.iter().map(|w| w.bytes).sum::<u64>(),
+        "interrupted": summary.interrupted,
         "wall_ms": ms(wall),
         "threads": summary.threads,
         "workers_started": summary.pool.workers.len(),
@@ -224,87 +294,4 @@ fn summary_json(summary: &Summary) -> serde_json::Value {
 
 fn speedup_estimate(totals: &Totals, wall: Duration) -> f64 {
     totals.job_time.as_secs_f64() / wall.as_secs_f64().max(1e-9)
-}
-
-pub fn human_summary(summary: &Summary) -> String {
-    let totals = &summary.totals;
-    let wall = summary.pool.wall;
-    let rate = totals.bytes as f64 / wall.as_secs_f64().max(1e-9);
-    let mut text = match &summary.halted {
-        Some(reason) => format!(
-            "\ntget: stopped starting jobs: {}\n",
-            naming::escape_for_terminal(reason)
-        ),
-        None => String::new(),
-    };
-    text += &format!(
-        "\n{} ok, {} skipped, {} failed; {} in {} ({}/s) with {} threads ({} started)\n",
-        totals.ok,
-        totals.skipped,
-        totals.failed,
-        HumanBytes(totals.bytes),
-        timing::seconds(wall.as_secs_f64()),
-        HumanBytes(rate as u64),
-        summary.threads,
-        summary.pool.workers.len(),
-    );
-    if !summary.pool.workers.is_empty() {
-        text.push('\n');
-        text.push_str(&worker_table(&summary.pool.workers));
-        text.push_str(&waiting_share(&summary.pool.workers));
-    }
-    text.push('\n');
-    match &summary.comparison {
-        Some(rows) => {
-            text.push_str("Measured comparison (same batch, sequential run into a temporary directory):\n");
-            text.push_str(&timing::table(rows));
-        }
-        None => text.push_str(&format!(
-            "Sequential estimate (sum of per-file times, not measured): {}, a speedup of {:.2}x from {} threads.\n\
-             Run with --compare to measure the sequential time.\n",
-            timing::seconds(totals.job_time.as_secs_f64()),
-            speedup_estimate(totals, wall),
-            summary.pool.workers.len().max(1),
-        )),
-    }
-    text
-}
-
-/// One row per worker from its own local stats: who did what, how much of
-/// that was waiting for servers to answer, and how long each one sat
-/// waiting for work.
-fn worker_table(workers: &[WorkerStats]) -> String {
-    let mut text = format!(
-        "{:<9} {:>6} {:>6} {:>11} {:>10} {:>10} {:>10}\n",
-        "worker", "files", "failed", "bytes", "busy", "waiting", "idle"
-    );
-    for w in workers {
-        text.push_str(&format!(
-            "{:<9} {:>6} {:>6} {:>11} {:>10} {:>10} {:>10}\n",
-            w.name,
-            w.files,
-            w.failed,
-            HumanBytes(w.bytes).to_string(),
-            timing::seconds(w.busy.as_secs_f64()),
-            timing::seconds(w.waiting.as_secs_f64()),
-            timing::seconds(w.idle.as_secs_f64()),
-        ));
-    }
-    text
-}
-
-/// The IO-bound lesson in one line: how much of the workers' busy time went
-/// to waiting for servers, which is what threads overlap. Said only when a
-/// request was made (a run of skipped files waited for nothing).
-fn waiting_share(workers: &[WorkerStats]) -> String {
-    let busy: Duration = workers.iter().map(|w| w.busy).sum();
-    let waiting: Duration = workers.iter().map(|w| w.waiting).sum();
-    if waiting.is_zero() || busy.is_zero() {
-        return String::new();
-    }
-    format!(
-        "Waiting for servers took {:.0}% of the workers' busy time; \
-         that waiting is what threads overlap.\n",
-        100.0 * waiting.as_secs_f64() / busy.as_secs_f64()
-    )
 }

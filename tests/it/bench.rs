@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::support::*;
 
 /// The fields of a table row, as the README documents them for `--csv` and `--json`.
-const ROW_FIELDS: [&str; 10] = [
+const ROW_FIELDS: [&str; 12] = [
     "threads",
     "runs",
     "median_s",
@@ -20,6 +20,8 @@ const ROW_FIELDS: [&str; 10] = [
     "speedup",
     "efficiency",
     "throughput_bytes_per_s",
+    "cpu_share",
+    "cores_busy",
     "failures",
     "ideal_s",
 ];
@@ -137,6 +139,10 @@ fn the_table_has_every_requested_thread_count_and_one() {
         "{text}"
     );
     assert!(text.contains("\nScaling: "), "{text}");
+    assert!(
+        text.lines().all(|l| l.chars().count() <= 80),
+        "fits 80 columns: {text}"
+    );
     let progress = stderr(&output);
     assert!(
         progress.contains("round 1/1, 1 thread\n") && progress.contains("round 1/1, 16 threads"),
@@ -207,6 +213,13 @@ fn json_and_csv_have_the_documented_fields() {
     assert_eq!(
         rows.iter().map(|r| r[0]).collect::<Vec<_>>(),
         [1.0, 2.0, 4.0]
+    );
+    // The share of busy time on a CPU is a share.
+    assert!(rows.iter().all(|r| (0.0..=1.0).contains(&r[8])), "{csv}");
+    assert!(
+        stderr(&output).contains("tget bench: wrote out.csv"),
+        "{}",
+        stderr(&output)
     );
 }
 

@@ -32,7 +32,9 @@ fn an_empty_list_is_not_an_error() {
         .assert()
         .success()
         .stdout("")
-        .stderr(predicate::str::contains("no URLs to download"));
+        .stderr(predicate::str::contains(
+            "Nothing to download: the input held no URLs.",
+        ));
 }
 
 #[test]

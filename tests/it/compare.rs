@@ -17,7 +17,7 @@ fn compare_measures_a_sequential_run_and_cleans_up() {
         .output();
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stderr(&output);
-    assert!(text.contains("Measured comparison"), "{text}");
+    assert!(text.contains("Measured against a sequential run"), "{text}");
     let summary = json_lines(&output).pop().unwrap();
     let rows = summary["comparison"].as_array().expect("comparison rows");
     assert_eq!(
@@ -54,7 +54,7 @@ fn compare_times_only_what_was_downloaded() {
         .assert()
         .success()
         .stderr(predicate::str::contains("nothing to time"))
-        .stderr(predicate::str::contains("Measured comparison").not());
+        .stderr(predicate::str::contains("Measured against").not());
     assert_eq!(
         server.hits("/again/0.bin"),
         2,

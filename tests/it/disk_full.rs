@@ -44,7 +44,10 @@ fn a_full_disk_stops_the_batch_with_one_reason_and_keeps_the_part() {
         fs::metadata(dir.path().join("a.bin.part")).unwrap().len(),
         2 * MIB
     );
-    assert!(dir.path().join("a.bin.part.meta").exists(), "kept for -c");
+    assert!(
+        dir.path().join("a.bin.part.meta").exists(),
+        "kept for the next run"
+    );
     let saved = fs::read_to_string(dir.path().join("failed.txt")).unwrap();
     assert_eq!(
         saved.lines().filter(|l| !l.starts_with('#')).count(),

@@ -50,7 +50,7 @@ fn one_failing_job_does_not_stop_the_others() {
         "{text}"
     );
     assert!(text.contains("HTTP 503"), "{text}");
-    assert!(text.contains("2 ok, 0 skipped, 3 failed"), "{text}");
+    assert!(text.contains("2 saved, 3 failed: "), "{text}");
 }
 
 #[test]
@@ -72,7 +72,7 @@ fn bad_list_lines_fail_with_file_and_line_and_the_rest_still_runs() {
         .stderr(predicate::str::contains(
             "list.txt:3: unknown option `colour`",
         ))
-        .stderr(predicate::str::contains("2 ok, 0 skipped, 2 failed"));
+        .stderr(predicate::str::contains("2 saved, 2 failed: "));
     assert_eq!(listing(dir.path()), ["first.bin", "list.txt", "third.bin"]);
 }
 

@@ -25,4 +25,5 @@ mod save_failed; // --save-failed: what did not end ok, as a list to retry
 mod scale; // threads beat one, connection reuse, shards
 mod signals; // Ctrl-C, SIGTERM, a second Ctrl-C
 mod split; // one big file shared by idle workers through ranges
+mod terminal; // on a pseudo-terminal: one screen, widths, resizes, the cursor, plain lines
 mod tls; // trust stores, --insecure, certificate errors

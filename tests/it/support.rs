@@ -1,6 +1,7 @@
-//! What every test file shares: the one way to run tget ([`tget`]), the
-//! loopback server (the `testserver` crate, with its fault keys), and checks
-//! on what a run printed and left on disk.
+//! What every test file shares: the one way to run tget ([`tget`]), on
+//! pipes or on a pseudo-terminal ([`Tget::on_terminal`]), the loopback
+//! server (the `testserver` crate, with its fault keys), and checks on what
+//! a run printed and left on disk.
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
@@ -20,6 +21,9 @@ pub use testserver::proxy::HttpProxy;
 pub use testserver::socks::{Socks5, SocksTarget};
 pub use testserver::tls::Pki;
 pub use testserver::{Server, body, body_version, changed_version, etag};
+
+mod terminal;
+pub use terminal::Row;
 
 /// How long one tget run may take unless the test says otherwise; past it
 /// the process is killed and the test fails.
