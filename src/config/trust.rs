@@ -23,6 +23,14 @@ pub enum Trust {
     },
     /// `--insecure`: no certificate is checked.
     Insecure,
+    /// `SSL_CERT_FILE` and `SSL_CERT_DIR`, found readable but not read yet:
+    /// a distribution's store takes milliseconds to parse, which a batch of
+    /// http URLs should not pay. `load` reads it at the first https
+    /// connection.
+    Environment {
+        file: Option<String>,
+        dirs: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for Trust {
@@ -31,6 +39,7 @@ impl std::fmt::Debug for Trust {
             Trust::Bundled => write!(f, "Bundled"),
             Trust::Roots { source, roots } => write!(f, "Roots({source}, {})", roots.len()),
             Trust::Insecure => write!(f, "Insecure"),
+            Trust::Environment { file, dirs } => write!(f, "Environment({file:?}, {dirs:?})"),
         }
     }
 }
@@ -64,17 +73,42 @@ impl Trust {
         if file.is_none() && dirs.is_none() {
             return Ok(Trust::Bundled);
         }
-        let mut roots = Vec::new();
+        // What can be checked without parsing is checked now, so a wrong
+        // path is still an error before the first request.
         if let Some(file) = &file {
+            fs::File::open(file)
+                .map_err(|e| format!("SSL_CERT_FILE {file}: cannot read it: {e}"))?;
+        }
+        for dir in dirs
+            .iter()
+            .flat_map(|d| d.split(':'))
+            .filter(|d| !d.is_empty())
+        {
+            fs::read_dir(dir).map_err(|e| format!("SSL_CERT_DIR {dir}: cannot read it: {e}"))?;
+        }
+        Ok(Trust::Environment { file, dirs })
+    }
+
+    /// The store with its certificates read: `Environment` becomes
+    /// `Roots`, the others are as they are.
+    pub fn load(&self) -> Result<Trust, String> {
+        let Trust::Environment { file, dirs } = self else {
+            return Ok(self.clone());
+        };
+        let mut roots = Vec::new();
+        if let Some(file) = file {
             roots
                 .extend(bundle(Path::new(file)).map_err(|e| format!("SSL_CERT_FILE {file}: {e}"))?);
         }
-        if let Some(dirs) = &dirs {
+        if let Some(dirs) = dirs {
             roots.extend(directories(dirs).map_err(|e| format!("SSL_CERT_DIR {dirs}: {e}"))?);
         }
+        // The file and the directory are usually one store twice over.
+        let mut seen = std::collections::HashSet::new();
+        roots.retain(|cert| seen.insert(cert.der().to_vec()));
         let source = [
-            file.map(|f| format!("SSL_CERT_FILE {f}")),
-            dirs.map(|d| format!("SSL_CERT_DIR {d}")),
+            file.as_ref().map(|f| format!("SSL_CERT_FILE {f}")),
+            dirs.as_ref().map(|d| format!("SSL_CERT_DIR {d}")),
         ]
         .into_iter()
         .flatten()
@@ -120,14 +154,23 @@ fn certificates(pem: &[u8]) -> Result<Vec<Certificate<'static>>, String> {
     Ok(certs)
 }
 
-/// `SSL_CERT_DIR`: directories separated by `:`, as OpenSSL reads it; each
-/// regular file in them that holds PEM certificates adds them (the hashed
-/// names OpenSSL looks up are such files; anything else is skipped).
+/// `SSL_CERT_DIR`: directories separated by `:`, as OpenSSL reads it. Only
+/// the names OpenSSL looks up are read (`HASH.N`, eight hex digits): a
+/// distribution's directory also holds every certificate under its own
+/// name and the whole bundle again, and reading those tripled tget's start.
 fn directories(list: &str) -> Result<Vec<Certificate<'static>>, String> {
     let mut certs = Vec::new();
     for dir in list.split(':').filter(|d| !d.is_empty()) {
         let entries = fs::read_dir(dir).map_err(|e| format!("cannot read {dir}: {e}"))?;
-        let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        let mut paths: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(is_hashed_name)
+            })
+            .collect();
         paths.sort();
         for path in paths.iter().filter(|p| p.is_file()) {
             if let Ok(found) = fs::read(path)
@@ -139,6 +182,17 @@ fn directories(list: &str) -> Result<Vec<Certificate<'static>>, String> {
         }
     }
     Ok(certs)
+}
+
+/// `5ad8a5d6.0`: the subject hash OpenSSL files a certificate under.
+fn is_hashed_name(name: &str) -> bool {
+    let Some((hash, n)) = name.split_once('.') else {
+        return false;
+    };
+    hash.len() == 8
+        && hash.bytes().all(|b| b.is_ascii_hexdigit())
+        && !n.is_empty()
+        && n.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The operating system's store (on Linux the distribution's bundle).
@@ -183,6 +237,22 @@ mod tests {
     }
 
     #[test]
+    fn only_the_names_openssl_looks_up_are_read_from_a_directory() {
+        for name in ["5ed36f99.0", "002C0B4F.12"] {
+            assert!(is_hashed_name(name), "{name}");
+        }
+        for name in [
+            "ca-certificates.crt",
+            "GlobalSign.pem",
+            "5ed36f9.0",
+            "5ed36f99.",
+            "5ed36f99.r0",
+        ] {
+            assert!(!is_hashed_name(name), "{name}");
+        }
+    }
+
+    #[test]
     fn bad_files_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let empty = dir.path().join("empty.pem");
@@ -202,7 +272,9 @@ mod tests {
             "{error}"
         );
         let env = |name: &str| (name == "SSL_CERT_DIR").then(|| dir.path().display().to_string());
-        let error = Trust::resolve(&TrustFlags::default(), &env).unwrap_err();
+        let error = Trust::resolve(&TrustFlags::default(), &env)
+            .and_then(|trust| trust.load())
+            .unwrap_err();
         assert!(
             error.starts_with("SSL_CERT_DIR ") && error.ends_with("no certificates found"),
             "{error}"

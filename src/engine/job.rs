@@ -400,6 +400,9 @@ fn describe(error: &ureq::Error) -> String {
     if let Some(certificate) = tls::certificate_error(error) {
         return tls::describe(certificate);
     }
+    if let Some(store) = tls::trust_error(error) {
+        return store.to_string();
+    }
     if let Some(proxy) = ProxyError::inside(error) {
         return format!("proxy {}: {}", proxy.proxy, describe(&proxy.cause));
     }

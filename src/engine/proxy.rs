@@ -24,12 +24,13 @@ use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, NextTimeout, RustlsConnector, SocksConnector,
-    TcpConnector, Transport, TransportAdapter,
+    Buffers, ConnectionDetails, Connector, NextTimeout, SocksConnector, TcpConnector, Transport,
+    TransportAdapter,
 };
 use ureq::{Error, Proxy, ProxyProtocol};
 
 use crate::config::proxies::{Proxies, ProxyKind, ProxyUrl};
+use crate::engine::tls::{Tls, copy};
 
 /// The longest answer to a CONNECT read before giving up on it.
 const MAX_CONNECT_ANSWER: usize = 16 * 1024;
@@ -170,17 +171,17 @@ pub struct Routed {
     routes: Arc<Routes>,
     resolver: DefaultResolver,
     tcp: TcpConnector,
-    tls: RustlsConnector,
+    tls: Tls,
     socks: SocksConnector,
 }
 
 impl Routed {
-    pub fn new(routes: Arc<Routes>) -> Routed {
+    pub fn new(routes: Arc<Routes>, tls: Tls) -> Routed {
         Routed {
             routes,
             resolver: DefaultResolver::default(),
             tcp: TcpConnector::default(),
-            tls: RustlsConnector::default(),
+            tls,
             socks: SocksConnector::default(),
         }
     }
@@ -255,22 +256,6 @@ impl Connector<()> for Routed {
                 cause,
             }))
         })
-    }
-}
-
-/// The parts of `details` that stay the same for a connection to a proxy.
-fn copy<'a>(details: &ConnectionDetails<'a>) -> ConnectionDetails<'a> {
-    ConnectionDetails {
-        uri: details.uri,
-        addrs: details.addrs.clone(),
-        config: details.config,
-        request_level: details.request_level,
-        resolver: details.resolver,
-        now: details.now,
-        timeout: details.timeout,
-        current_time: details.current_time.clone(),
-        run_connector: details.run_connector.clone(),
-        register_shutdown: details.register_shutdown.clone(),
     }
 }
 

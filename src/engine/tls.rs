@@ -1,11 +1,14 @@
 //! TLS for https URLs (and https proxies): ureq's rustls settings from the
 //! run's trust store, and certificate errors in words a user can act on.
 
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use rustls::crypto::CryptoProvider;
 use rustls::{CertificateError, CipherSuite};
+use ureq::config::Config;
 use ureq::tls::{RootCerts, TlsConfig};
+use ureq::unversioned::transport::{ConnectionDetails, Connector, RustlsConnector, Transport};
 
 use crate::config::trust::Trust;
 
@@ -16,8 +19,116 @@ pub fn config(trust: &Trust) -> TlsConfig {
         Trust::Bundled => builder.root_certs(RootCerts::WebPki),
         Trust::Roots { roots, .. } => builder.root_certs(RootCerts::new_with_certs(roots)),
         Trust::Insecure => builder.disable_verification(true),
+        // Not read yet: `Tls` puts the loaded store in. Until then nothing
+        // is trusted, so a connection that missed it fails rather than
+        // trusting the wrong roots.
+        Trust::Environment { .. } => builder.root_certs(RootCerts::new_with_certs(&[])),
     }
     .build()
+}
+
+/// ureq's TLS connector, with a store that is read at the first https
+/// connection (`Trust::Environment`) put into the settings it sees. Clones
+/// share that store, read once.
+#[derive(Clone)]
+pub struct Tls {
+    rustls: Arc<RustlsConnector>,
+    store: Arc<LateStore>,
+}
+
+struct LateStore {
+    trust: Trust,
+    /// The agent's settings with a given TLS part.
+    settings: Box<dyn Fn(TlsConfig) -> Config + Send + Sync>,
+    loaded: OnceLock<Result<Config, TrustError>>,
+}
+
+impl Tls {
+    pub fn new(
+        trust: &Trust,
+        settings: impl Fn(TlsConfig) -> Config + Send + Sync + 'static,
+    ) -> Tls {
+        Tls {
+            rustls: Arc::new(RustlsConnector::default()),
+            store: Arc::new(LateStore {
+                trust: trust.clone(),
+                settings: Box::new(settings),
+                loaded: OnceLock::new(),
+            }),
+        }
+    }
+
+    fn loaded(&self) -> Result<&Config, ureq::Error> {
+        let store = &self.store;
+        let loaded = store.loaded.get_or_init(|| {
+            let trust = store.trust.load().map_err(TrustError)?;
+            Ok((store.settings)(config(&trust)))
+        });
+        loaded
+            .as_ref()
+            .map_err(|e| ureq::Error::Other(Box::new(e.clone())))
+    }
+}
+
+impl fmt::Debug for Tls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tls({:?})", self.store.trust)
+    }
+}
+
+impl<In: Transport> Connector<In> for Tls {
+    type Out = <RustlsConnector as Connector<In>>::Out;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        if !details.needs_tls() || !matches!(self.store.trust, Trust::Environment { .. }) {
+            return self.rustls.connect(details, chained);
+        }
+        let details = ConnectionDetails {
+            config: self.loaded()?,
+            ..copy(details)
+        };
+        self.rustls.connect(&details, chained)
+    }
+}
+
+/// `details` as they are, to be changed in a field or two.
+pub fn copy<'a>(details: &ConnectionDetails<'a>) -> ConnectionDetails<'a> {
+    ConnectionDetails {
+        uri: details.uri,
+        addrs: details.addrs.clone(),
+        config: details.config,
+        request_level: details.request_level,
+        resolver: details.resolver,
+        now: details.now,
+        timeout: details.timeout,
+        current_time: details.current_time.clone(),
+        run_connector: details.run_connector.clone(),
+        register_shutdown: details.register_shutdown.clone(),
+    }
+}
+
+/// A trust store from the environment that could not be read.
+#[derive(Debug, Clone)]
+pub struct TrustError(String);
+
+impl fmt::Display for TrustError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TLS: {}", self.0)
+    }
+}
+
+impl std::error::Error for TrustError {}
+
+/// The trust store error behind a failed connection, if that is what failed.
+pub fn trust_error(error: &ureq::Error) -> Option<&TrustError> {
+    match error {
+        ureq::Error::Other(e) => e.downcast_ref(),
+        _ => None,
+    }
 }
 
 /// ring (ureq's own provider) with AES-128-GCM offered first, as browsers

@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 use ureq::config::ConfigBuilder;
 use ureq::http::{HeaderMap, HeaderName, HeaderValue, Response, header};
 use ureq::typestate::AgentScope;
-use ureq::unversioned::transport::{
-    ConnectionDetails, Connector, RustlsConnector, TcpConnector, Transport as Wire,
-};
+use ureq::unversioned::transport::{ConnectionDetails, Connector, TcpConnector, Transport as Wire};
 use ureq::{Agent, Body, ResponseExt};
 use url::Url;
 
@@ -82,9 +80,15 @@ pub fn agent(http: &HttpConfig, threads: usize, per_host: Option<usize>) -> Agen
     let routes = Arc::new(Routes::new(&http.proxies, |proxy| {
         settings(http, threads, per_host).proxy(Some(proxy)).build()
     }));
-    let connector = Routed::new(routes.clone())
+    let late = http.clone();
+    let tls = tls::Tls::new(&http.trust, move |tls_config| {
+        settings(&late, threads, per_host)
+            .tls_config(tls_config)
+            .build()
+    });
+    let connector = Routed::new(routes.clone(), tls.clone())
         .chain(TcpConnector::default())
-        .chain(RustlsConnector::default());
+        .chain(tls);
     Agent::with_parts(
         settings(http, threads, per_host).build(),
         Watching(connector),

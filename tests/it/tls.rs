@@ -147,6 +147,47 @@ fn a_cacert_that_cannot_be_used_is_a_usage_error() {
 }
 
 #[test]
+fn the_environments_store_is_read_only_for_https_and_a_bad_one_fails_those_jobs_once() {
+    let pki = Pki::new();
+    let https = Server::https(&pki.good()).unwrap();
+    let plain = Server::start().unwrap();
+    let dir = tempdir();
+    tget(dir.path())
+        .env("SSL_CERT_FILE", "missing.pem")
+        .arg(plain.url("/p.bin?size=10"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "SSL_CERT_FILE missing.pem: cannot read it",
+        ));
+    let junk = write_file(dir.path(), "junk.pem", "hello\n");
+    let output = tget(dir.path())
+        .env("SSL_CERT_FILE", &junk)
+        .args([
+            "--json",
+            &plain.url("/p.bin?size=10"),
+            &https.url("/s.bin?size=10"),
+        ])
+        .output();
+    assert_eq!(output.status.code(), Some(1));
+    let lines = json_lines(&output);
+    assert_eq!(
+        json_job(&lines, "p.bin")["status"],
+        "ok",
+        "http needs no store"
+    );
+    let job = json_job(&lines, "s.bin");
+    assert_eq!(attempts(job), 1, "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("no PEM certificate in it"),
+        "{job}"
+    );
+}
+
+#[test]
 fn a_big_https_file_is_shared_by_range_requests() {
     let pki = Pki::new();
     let server = Server::https(&pki.good()).unwrap();
