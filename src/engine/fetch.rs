@@ -22,7 +22,7 @@ use ureq::http::{HeaderMap, Response, header};
 
 use crate::config::{FetchConfig, SplitPolicy};
 use crate::engine::job::{End, Failure, FailureKind, FetchError, Job, Outcome};
-use crate::engine::outdir::Dir;
+use crate::engine::outdir::{Dir, Entry};
 use crate::engine::part::{Meta, PartFiles};
 use crate::engine::publish::{Destination, publish};
 use crate::engine::split::{PartOnDisk, Piece, Sharer, Transfers};
@@ -128,8 +128,8 @@ struct FinalFile {
 impl FinalFile {
     /// `None` for nothing there, or anything but a regular file (a symlink
     /// is never continued through).
-    fn of(dir: &Dir, name: &str) -> Option<FinalFile> {
-        let entry = dir.entry(name).filter(|e| e.is_file)?;
+    fn of(entry: Option<Entry>) -> Option<FinalFile> {
+        let entry = entry.filter(|e| e.is_file)?;
         Some(FinalFile {
             length: entry.len,
             modified: entry.modified,
@@ -263,7 +263,8 @@ impl<'a> Fetcher<'a> {
                 return Outcome::new(End::Failed(Failure { message, kind }));
             }
         };
-        let final_file = FinalFile::of(&dir, &job.name);
+        let entry = dir.entry(&job.name);
+        let final_file = FinalFile::of(entry);
         let config = self.config;
         let checks_final = config.resume || config.timestamping;
         if final_file.is_some() && !config.overwrite && !checks_final {
@@ -289,7 +290,8 @@ impl<'a> Fetcher<'a> {
             odd_date: false,
         };
         let checked = attempts.final_file.is_some() || newer_than.is_some();
-        if !checked && dir.holds(&job.name) && !config.overwrite {
+        // Only a symlink is left to look at: does it lead to something?
+        if !checked && entry.is_some() && dir.holds(&job.name) && !config.overwrite {
             return Outcome::new(End::Skipped);
         }
         let end = match self.with_retries(&mut attempts) {
@@ -675,7 +677,7 @@ impl<'a> Fetcher<'a> {
         };
         let path = publish(files, to)?;
         // A leftover sidecar without its part is harmless: it is never read alone.
-        let _ = files.remove_meta();
+        let _ = files.drop_sidecar();
         Ok(Done::Saved(Saved {
             bytes: complete.bytes,
             path,
@@ -880,7 +882,7 @@ impl Attempts<'_> {
         files.dir().rename(files.part_name(), &self.job.name)?;
         // Without its old time the file is still the user's file, unchanged.
         let _ = files.dir().set_modified(&self.job.name, original.modified);
-        let _ = files.remove_meta();
+        let _ = files.drop_sidecar();
         Ok(())
     }
 }

@@ -36,6 +36,8 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ureq::http::HeaderMap;
 use ureq::http::header::{ETAG, LAST_MODIFIED};
@@ -56,6 +58,10 @@ pub struct PartFiles {
     dir: Dir,
     part: String,
     meta: String,
+    /// Whether this job read or wrote the sidecar (clones share it): most
+    /// files are small and never get one, and an `unlink` of nothing takes
+    /// the directory's lock like any other.
+    sidecar_used: Arc<AtomicBool>,
 }
 
 impl PartFiles {
@@ -65,6 +71,7 @@ impl PartFiles {
             dir: dir.clone(),
             part: format!("{name}{PART_SUFFIX}"),
             meta: format!("{name}{META_SUFFIX}"),
+            sidecar_used: Arc::default(),
         }
     }
 
@@ -106,10 +113,22 @@ impl PartFiles {
         self.dir.remove(&self.meta)
     }
 
+    /// Removes the sidecar once its part is published or given back, if
+    /// this job had one.
+    pub fn drop_sidecar(&self) -> io::Result<()> {
+        if !self.sidecar_used.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.remove_meta()
+    }
+
     /// A fresh, empty part. A sidecar left from an earlier run goes first:
     /// it describes other bytes, and must never make this part look resumable.
     pub fn create(&self) -> io::Result<File> {
-        self.remove_meta()?;
+        // Looked up first: a lookup shares the directory, an unlink locks it.
+        if self.dir.entry(&self.meta).is_some() {
+            self.remove_meta()?;
+        }
         self.create_exclusive(&self.part)
     }
 
@@ -126,12 +145,14 @@ impl PartFiles {
 
     pub fn read_meta(&self) -> Option<Meta> {
         let file = self.dir.open_file(&self.meta, Access::Read).ok()?;
+        self.sidecar_used.store(true, Ordering::Relaxed);
         let mut text = String::new();
         file.take(MAX_META_BYTES).read_to_string(&mut text).ok()?;
         Meta::parse(&text)
     }
 
     pub fn write_meta(&self, meta: &Meta) -> io::Result<()> {
+        self.sidecar_used.store(true, Ordering::Relaxed);
         let mut file = self.create_exclusive(&self.meta)?;
         file.write_all(meta.to_text().as_bytes())
     }
@@ -139,6 +160,7 @@ impl PartFiles {
     /// Replaces the sidecar in one step: a new file under a fresh hidden
     /// name is renamed over it, so the sidecar on disk is always a whole one.
     pub fn replace_meta(&self, meta: &Meta) -> io::Result<()> {
+        self.sidecar_used.store(true, Ordering::Relaxed);
         let (temp, mut file) = self.dir.temp_file("tget-meta-")?;
         let written = file
             .write_all(meta.to_text().as_bytes())
