@@ -152,7 +152,9 @@ impl Request {
 
 /// One URL of a request's redirect chain, and what it may carry.
 struct Hop {
-    url: Url,
+    /// Parsed only when needed (see `send`): a URL without user info, on a
+    /// run without netrc, goes out as its text.
+    url: Option<Url>,
     /// What ureq is given: the user's own text for the first URL (so it is
     /// asked exactly as written), the resolved URL after a redirect.
     text: String,
@@ -165,7 +167,7 @@ impl Hop {
     fn after_redirect(url: Url, same_origin: bool, credentials: Option<Credentials>) -> Hop {
         Hop {
             text: url.to_string(),
-            url,
+            url: Some(url),
             same_origin,
             credentials,
         }
@@ -230,14 +232,16 @@ impl<'a> Transport<'a> {
         if request.invalid {
             return Err(FetchError::Protocol("a request header is not valid".into()));
         }
-        let first = Url::parse(&request.url).map_err(|e| {
-            FetchError::Protocol(format!(
-                "`{}` is not a valid URL ({e})",
-                redact(&request.url)
-            ))
-        })?;
+        // The URL parser costs as much as the rest of a small request, so the
+        // first URL is parsed only when its credentials or a redirect need it.
+        let mut first = None;
+        let credentials = match self.http.user.clone() {
+            Some(user) => Some(user),
+            None if self.http.netrc.is_none() && !request.url.contains('@') => None,
+            None => auth::for_url(self.http, first.insert(parse(&request.url)?))?,
+        };
         let mut hop = Hop {
-            credentials: auth::for_url(self.http, &first)?,
+            credentials,
             url: first.clone(),
             text: request.url.clone(),
             same_origin: true,
@@ -246,16 +250,24 @@ impl<'a> Transport<'a> {
         loop {
             let response = self.call(&hop, &request.headers)?;
             if !redirect::is_redirect(response.status().as_u16()) {
-                return Ok(self.checked(response, &hop, &first));
+                return Ok(self.checked(response, &hop, first.as_ref()));
             }
-            let Some(next) = redirect::target(&hop.url, &response)? else {
+            let from = match hop.url.take() {
+                Some(url) => url,
+                None => parse(&hop.text)?,
+            };
+            let Some(next) = redirect::target(&from, &response)? else {
                 return Ok(response);
             };
             if redirects >= self.http.max_redirects {
                 return Err(FetchError::Network(ureq::Error::TooManyRedirects));
             }
             redirects += 1;
-            hop = self.next_hop(next, &first)?;
+            let first = match first.as_ref() {
+                Some(url) => url,
+                None => first.insert(parse(&request.url)?),
+            };
+            hop = self.next_hop(next, first)?;
         }
     }
 
@@ -291,7 +303,7 @@ impl<'a> Transport<'a> {
             }
             // ureq would send a URL's user info as written (not decoded), so
             // it is never given one without an Authorization header beside it.
-            None if !authorized && has_userinfo(&hop.url) => {
+            None if !authorized && hop.url.as_ref().is_some_and(has_userinfo) => {
                 return Err(FetchError::Protocol("user info without credentials".into()));
             }
             _ => {}
@@ -310,14 +322,19 @@ impl<'a> Transport<'a> {
     /// the first URL is not offered for sharing by range requests when the
     /// user's credentials were held back from it: those range requests
     /// would start at that origin, and carry them there.
-    fn checked(&self, mut response: Response<Body>, hop: &Hop, first: &Url) -> Response<Body> {
+    fn checked(
+        &self,
+        mut response: Response<Body>,
+        hop: &Hop,
+        first: Option<&Url>,
+    ) -> Response<Body> {
         let held_back = self.http.user.is_some()
             || self
                 .http
                 .headers
                 .iter()
                 .any(|(name, _)| is_credential(name))
-            || has_userinfo(first);
+            || first.is_some_and(has_userinfo);
         if !hop.same_origin && held_back {
             response.headers_mut().remove(header::ACCEPT_RANGES);
         }
@@ -423,6 +440,11 @@ pub fn status_error(response: &Response<Body>) -> FetchError {
         status: response.status().as_u16(),
         retry_after,
     }
+}
+
+fn parse(text: &str) -> Result<Url, FetchError> {
+    Url::parse(text)
+        .map_err(|e| FetchError::Protocol(format!("`{}` is not a valid URL ({e})", redact(text))))
 }
 
 fn has_userinfo(url: &Url) -> bool {
