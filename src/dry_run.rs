@@ -19,9 +19,12 @@ use anyhow::{Context, bail};
 
 use crate::config::Config;
 use crate::engine::job::{self, Job, Planning};
+use crate::engine::outdir::Dir;
+use crate::engine::resume;
 use crate::exit::{Exit, Fatal, OrExit};
 use crate::input;
-use crate::naming::{self, Claims, META_SUFFIX, PART_SUFFIX};
+use crate::naming::{self, Claims};
+use crate::userinfo::redact;
 
 pub fn run(config: &Config) -> Result<Exit, Fatal> {
     check_out_dir(&config.out_dir).or_exit(Exit::Usage)?;
@@ -64,7 +67,10 @@ fn job_lines(job: &Job, config: &Config, made: &mut HashSet<PathBuf>) -> String 
         }
     }
     let path = job.path.display().to_string();
-    text.push_str(&line(&[action(job, config), &path, &job.url]));
+    let out = Dir::open_existing(&config.out_dir).ok();
+    let dir = out.and_then(|out| out.existing_subdir(&job.dirs));
+    let step = resume::first_step(job, dir.as_ref(), &config.fetch);
+    text.push_str(&line(&[step.name(), &path, &redact(&job.url)]));
     text
 }
 
@@ -75,31 +81,6 @@ fn line(fields: &[&str]) -> String {
         .map(|f| naming::escape_for_terminal(f))
         .collect();
     format!("{}\n", fields.join("\t"))
-}
-
-/// What a run would do with the job's file, judged from what is on disk
-/// by the rules `engine::fetch` applies: a symlink counts as present only
-/// if it leads to something, and a part with a sidecar is continued.
-fn action(job: &Job, config: &Config) -> &'static str {
-    let fetch = &config.fetch;
-    let is_file = std::fs::symlink_metadata(&job.path).is_ok_and(|m| m.is_file());
-    let held = std::fs::metadata(&job.path).is_ok();
-    let beside = |suffix: &str| {
-        let mut path = job.path.clone().into_os_string();
-        path.push(suffix);
-        std::fs::symlink_metadata(Path::new(&path)).ok()
-    };
-    let resumable = beside(PART_SUFFIX).is_some_and(|m| m.is_file() && m.len() > 0)
-        && beside(META_SUFFIX).is_some();
-    match () {
-        _ if held && !fetch.overwrite && !fetch.resume && !fetch.timestamping => "skip",
-        _ if is_file && fetch.timestamping && !fetch.overwrite => "check",
-        _ if resumable => "continue",
-        _ if is_file && fetch.resume && !fetch.overwrite => "continue",
-        _ if held && !fetch.overwrite => "skip",
-        _ if held => "replace",
-        _ => "fetch",
-    }
 }
 
 /// The directories above `dir` (and it) that do not exist, outermost first.

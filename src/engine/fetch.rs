@@ -22,15 +22,17 @@ use ureq::http::{HeaderMap, Response, header};
 
 use crate::config::{FetchConfig, SplitPolicy};
 use crate::engine::job::{End, Failure, FailureKind, FetchError, Job, Outcome};
-use crate::engine::outdir::{Dir, Entry};
+use crate::engine::outdir::Dir;
 use crate::engine::part::{Meta, PartFiles};
 use crate::engine::publish::{Destination, publish};
+use crate::engine::resume::{
+    self, FinalFile, Resume, ResumePoint, first_gap, http_date, resume_point,
+};
 use crate::engine::split::{PartOnDisk, Piece, Sharer, Transfers};
 use crate::engine::transport::{
     Clock, ContentRange, Transport, check_scheme, status_error, unsatisfied_length,
 };
 use crate::naming::{self, Claims, content_disposition};
-use crate::userinfo::redact;
 
 /// Bytes are read and written in chunks of this size through one buffer per
 /// worker, so memory stays flat whatever the file size.
@@ -74,95 +76,36 @@ struct Attempts<'j> {
     odd_date: bool,
 }
 
-/// Where a resumed request starts, and the version the part holds.
-struct ResumePoint {
-    offset: u64,
-    meta: Meta,
-}
-
-/// What a request may continue instead of starting from zero.
-enum Resume {
-    /// A streamed part: ask for the rest after it.
-    Append(ResumePoint),
-    /// A shared part with ranges missing: ask for the first, share the rest.
-    Fill { meta: Meta, length: u64 },
-    /// A file under the final name, left by another tool or a copy cut short.
-    Final(FinalFile),
-}
-
-impl Resume {
-    /// The `Range` to ask for and the `If-Range` to ask it with.
-    fn range_and_validator(&self) -> (String, Option<String>) {
-        match self {
-            Resume::Append(point) => (
-                format!("bytes={}-", point.offset),
-                point.meta.validator().map(str::to_string),
-            ),
-            Resume::Fill { meta, length } => {
-                let (start, end) = first_gap(meta, *length);
-                (
-                    format!("bytes={start}-{}", end - 1),
-                    meta.validator().map(str::to_string),
-                )
-            }
-            // The file's date stands for its version: a server whose copy
-            // changed since then sends all of it, never a mismatched tail.
-            Resume::Final(file) => (format!("bytes={}-", file.length), http_date(file.modified)),
-        }
+/// A 416 to `bytes=LENGTH-` for a final file: it is whole if the server's
+/// is as long.
+fn final_is_complete(file: &FinalFile, headers: &HeaderMap) -> Result<Done, FetchError> {
+    match unsatisfied_length(headers) {
+        Some(total) if total == file.length => Ok(Done::AlreadyComplete),
+        Some(total) if total < file.length => Err(longer_than(file, total)),
+        _ => Err(FetchError::Protocol(
+            "HTTP 416 without the file's length in Content-Range".into(),
+        )),
     }
 }
 
-/// The first range a shared part lacks.
-fn first_gap(meta: &Meta, length: u64) -> (u64, u64) {
-    let done = meta.done.clone().unwrap_or_default();
-    done.missing(length).first().copied().unwrap_or((0, length))
+/// A 200 to the ranged request for a final file (the date did not match, or
+/// the server ignores ranges): complete when as long, reported when longer,
+/// and otherwise downloaded whole to replace it (`None`).
+fn final_against_whole(
+    file: &FinalFile,
+    response: &Response<Body>,
+) -> Result<Option<Done>, FetchError> {
+    match response.body().content_length() {
+        Some(length) if length == file.length => Ok(Some(Done::AlreadyComplete)),
+        Some(length) if length < file.length => Err(longer_than(file, length)),
+        _ => Ok(None),
+    }
 }
 
-/// A regular file under a job's final name.
-#[derive(Debug, Clone, Copy)]
-struct FinalFile {
-    length: u64,
-    modified: SystemTime,
-}
-
-impl FinalFile {
-    /// `None` for nothing there, or anything but a regular file (a symlink
-    /// is never continued through).
-    fn of(entry: Option<Entry>) -> Option<FinalFile> {
-        let entry = entry.filter(|e| e.is_file)?;
-        Some(FinalFile {
-            length: entry.len,
-            modified: entry.modified,
-        })
-    }
-
-    /// A 416 to `bytes=LENGTH-`: the file is whole if the server's is as long.
-    fn check_complete(&self, headers: &HeaderMap) -> Result<Done, FetchError> {
-        match unsatisfied_length(headers) {
-            Some(total) if total == self.length => Ok(Done::AlreadyComplete),
-            Some(total) if total < self.length => Err(self.longer_than(total)),
-            _ => Err(FetchError::Protocol(
-                "HTTP 416 without the file's length in Content-Range".into(),
-            )),
-        }
-    }
-
-    /// A 200 to the ranged request (the date did not match, or the server
-    /// ignores ranges): complete when as long, reported when longer, and
-    /// otherwise downloaded whole to replace it (`None`).
-    fn against_whole(&self, response: &Response<Body>) -> Result<Option<Done>, FetchError> {
-        match response.body().content_length() {
-            Some(length) if length == self.length => Ok(Some(Done::AlreadyComplete)),
-            Some(length) if length < self.length => Err(self.longer_than(length)),
-            _ => Ok(None),
-        }
-    }
-
-    fn longer_than(&self, remote: u64) -> FetchError {
-        FetchError::LongerThanServer {
-            local: self.length,
-            remote,
-        }
+fn longer_than(file: &FinalFile, remote: u64) -> FetchError {
+    FetchError::LongerThanServer {
+        local: file.length,
+        remote,
     }
 }
 
@@ -263,37 +206,21 @@ impl<'a> Fetcher<'a> {
                 return Outcome::new(End::Failed(Failure { message, kind }));
             }
         };
-        let entry = dir.entry(&job.name);
-        let final_file = FinalFile::of(entry);
-        let config = self.config;
-        let checks_final = config.resume || config.timestamping;
-        if final_file.is_some() && !config.overwrite && !checks_final {
+        let Some(start) = resume::start(&dir, &job.name, self.config) else {
             return Outcome::new(End::Skipped);
-        }
-        let newer_than = final_file
-            .filter(|_| config.timestamping && !config.overwrite)
-            .map(|file| file.modified)
-            .filter(|&time| http_date(time).is_some());
+        };
         let mut attempts = Attempts {
             job,
             files: PartFiles::new(&dir, &job.name),
-            // Only a regular file is continued: a symlink there counts as
-            // present. `-N` replaces a file rather than continuing it.
-            final_file: final_file
-                .filter(|_| config.resume && !config.overwrite && !config.timestamping),
+            final_file: start.final_file,
             took_over: None,
             may_share: true,
             made: 0,
             http_status: None,
             workers: 1,
-            newer_than,
+            newer_than: start.newer_than,
             odd_date: false,
         };
-        let checked = attempts.final_file.is_some() || newer_than.is_some();
-        // Only a symlink is left to look at: does it lead to something?
-        if !checked && entry.is_some() && dir.holds(&job.name) && !config.overwrite {
-            return Outcome::new(End::Skipped);
-        }
         let end = match self.with_retries(&mut attempts) {
             Ok(Done::Saved(saved)) => End::Saved {
                 bytes: saved.bytes,
@@ -387,13 +314,13 @@ impl<'a> Fetcher<'a> {
             }
             (206, Some(Resume::Final(file))) => self.take_over(attempts, file, response),
             (416, Some(Resume::Append(point))) => self.complete(attempts, point, response),
-            (416, Some(Resume::Final(file))) => file.check_complete(response.headers()),
+            (416, Some(Resume::Final(file))) => final_is_complete(&file, response.headers()),
             (416, Some(Resume::Fill { .. })) => attempts.restart(),
             (206, None) => Err(FetchError::Protocol(
                 "HTTP 206 (part of the file) for a request of the whole file".into(),
             )),
             (_, Some(Resume::Final(file))) if response.status().is_success() => {
-                match file.against_whole(&response)? {
+                match final_against_whole(&file, &response)? {
                     Some(done) => Ok(done),
                     None => self.fresh(attempts, response),
                 }
@@ -485,7 +412,7 @@ impl<'a> Fetcher<'a> {
         if let Some(file) = attempts.final_file
             && received < file.length
         {
-            return Err(file.longer_than(received));
+            return Err(longer_than(&file, received));
         }
         self.finish(attempts, Complete::of(hasher, received, meta))
     }
@@ -815,47 +742,6 @@ fn worth_sharing(response: &Response<Body>, meta: &Meta, policy: SplitPolicy) ->
             .body()
             .content_length()
             .is_some_and(|length| policy.allows(length))
-}
-
-/// What this job can continue: its part, when the part has bytes and its
-/// sidecar names this URL and a validator (and fits the file), else the file
-/// under its final name (`-c`), else nothing.
-fn resume_point(job: &Job, files: &PartFiles, final_file: Option<FinalFile>) -> Option<Resume> {
-    // Without a date for If-Range, a tail could be of another version.
-    let final_file = final_file.filter(|file| http_date(file.modified).is_some());
-    part_resume(job, files).or(final_file.map(Resume::Final))
-}
-
-/// A file time as an HTTP date, when it can be one: from 1970 to the end
-/// of year 9999 (httpdate panics past it, and tmpfs can hold such times).
-fn http_date(time: SystemTime) -> Option<String> {
-    let seconds = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
-    (seconds < 253_402_300_800).then(|| httpdate::fmt_http_date(time))
-}
-
-fn part_resume(job: &Job, files: &PartFiles) -> Option<Resume> {
-    let on_disk = files.part_len().filter(|&n| n > 0)?;
-    let meta = files
-        .read_meta()
-        .filter(|meta| meta.url == redact(&job.url))?;
-    let Some(done) = &meta.done else {
-        if meta.length.is_some_and(|length| on_disk > length) {
-            return None;
-        }
-        return Some(Resume::Append(ResumePoint {
-            offset: on_disk,
-            meta,
-        }));
-    };
-    // A shared part is allocated to the file's length from the start.
-    let length = meta.length.filter(|&length| length == on_disk)?;
-    if done.covers(length) {
-        return Some(Resume::Append(ResumePoint {
-            offset: length,
-            meta,
-        }));
-    }
-    Some(Resume::Fill { meta, length })
 }
 
 impl Attempts<'_> {

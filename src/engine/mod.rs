@@ -21,6 +21,7 @@ pub mod proxy;
 pub mod publish;
 pub mod ranges;
 pub mod redirect;
+pub mod resume;
 pub mod split;
 pub mod throttle;
 pub mod tls;

@@ -50,6 +50,11 @@ impl Dir {
     /// the user's choice, so a symlink there is followed; nothing below is.
     pub fn open(path: &Path) -> io::Result<Dir> {
         std::fs::create_dir_all(path)?;
+        Dir::open_existing(path)
+    }
+
+    /// `path`, when it is a directory already; nothing is made.
+    pub fn open_existing(path: &Path) -> io::Result<Dir> {
         let fd = rustix::fs::openat(
             rustix::fs::CWD,
             path,
@@ -71,12 +76,27 @@ impl Dir {
         Ok(dir)
     }
 
+    /// The directory `components` below this one, when it is there; nothing
+    /// is made (what `--dry-run` looks at).
+    pub fn existing_subdir(&self, components: &[String]) -> Option<Dir> {
+        let mut dir = self.clone();
+        for component in components {
+            dir = dir.open_child(component).ok()?;
+        }
+        Some(dir)
+    }
+
     fn child(&self, name: &str) -> io::Result<Dir> {
         plain(name)?;
         match rustix::fs::mkdirat(&*self.fd, name, Mode::from_bits_truncate(0o777)) {
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
             Err(e) => return Err(e.into()),
         }
+        self.open_child(name)
+    }
+
+    fn open_child(&self, name: &str) -> io::Result<Dir> {
+        plain(name)?;
         let fd = rustix::fs::openat(
             &*self.fd,
             name,

@@ -434,12 +434,75 @@ fn a_retry_after_date_is_waited_for() {
 // ---- --dry-run ----
 
 #[test]
+fn a_dry_run_says_what_the_run_then_does_and_shows_no_password() {
+    let server = Server::recording().unwrap();
+    let dir = tempdir();
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let url = |name: &str| server.url(&format!("/dr/{name}?size=8000"));
+    let plant_part = |name: &str, of_url: &str| {
+        let part = out.join(format!("{name}.part"));
+        fs::write(&part, &body(&format!("/dr/{name}"), 8000)[..3000]).unwrap();
+        let tag = etag(&format!("/dr/{name}"), "", 8000);
+        plant_sidecar(&part, of_url, &tag, Some(8000));
+    };
+    // `-c` never continues through a symlink, even with a part beside it.
+    fs::write(out.join("target.bin"), "mine").unwrap();
+    std::os::unix::fs::symlink("target.bin", out.join("link.bin")).unwrap();
+    plant_part("link.bin", &url("link.bin"));
+    plant_part("half.bin", &url("half.bin"));
+    // A part whose sidecar names another URL is stale.
+    plant_part("other.bin", &url("elsewhere.bin"));
+    let secret = server
+        .url("/dr/pw.bin?size=8000")
+        .replace("http://", "http://ann:s3cret@");
+    let urls = [url("link.bin"), url("half.bin"), url("other.bin"), secret];
+    let args = |extra: &str| {
+        let mut args = vec![extra.to_string(), "-c".into(), "-d".into(), "out".into()];
+        args.extend(urls.iter().cloned());
+        args
+    };
+    let plan = tget(dir.path()).args(args("--dry-run")).output();
+    assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
+    let steps: Vec<String> = stdout_lines(&plan)
+        .iter()
+        .map(|line| line.split('\t').next().unwrap().to_string())
+        .collect();
+    assert_eq!(steps, ["skip", "continue", "fetch", "fetch"]);
+    let shown = String::from_utf8_lossy(&plan.stdout).into_owned();
+    assert!(
+        !shown.contains("s3cret") && shown.contains("ann:***@"),
+        "{shown}"
+    );
+    assert_eq!(server.requests(), 0);
+
+    let run = tget(dir.path()).args(args("--json")).output();
+    let lines = json_lines(&run);
+    let status = |name: &str| json_job(&lines, name)["status"].clone();
+    let statuses = ["link.bin", "half.bin", "other.bin", "pw.bin"].map(status);
+    assert_eq!(statuses, ["skipped", "ok", "ok", "ok"], "{}", stderr(&run));
+    let ranged = |name: &str| {
+        let seen = server.headers_for(&format!("/dr/{name}"));
+        seen.iter().any(|h| header(h, "Range").is_some())
+    };
+    assert!(
+        ranged("half.bin"),
+        "the part planned as continued is continued"
+    );
+    assert!(
+        !ranged("other.bin"),
+        "the part planned as fetched starts over"
+    );
+    assert_eq!(fs::read(out.join("target.bin")).unwrap(), b"mine");
+}
+
+#[test]
 fn a_dry_run_plans_without_a_request_or_a_write() {
     let server = Server::start().unwrap();
     let dir = tempdir();
     fs::create_dir(dir.path().join("out")).unwrap();
     fs::write(dir.path().join("out/have.bin"), "x").unwrap();
-    // A link to nothing is replaced; a part with its sidecar is continued.
+    // A link to nothing is fetched; a part whose sidecar is not one is stale.
     std::os::unix::fs::symlink("nowhere", dir.path().join("out/gone.bin")).unwrap();
     fs::write(dir.path().join("out/half.bin.part"), "x").unwrap();
     fs::write(dir.path().join("out/half.bin.part.meta"), "x").unwrap();
@@ -471,7 +534,7 @@ fn a_dry_run_plans_without_a_request_or_a_write() {
             format!("fetch\tout/d/new.bin\t{}", server.url("/d/new.bin")),
             "error\tlist.txt:3: `bogus` is not an absolute http(s) URL".to_string(),
             format!("fetch\tout/gone.bin\t{}", server.url("/gone.bin")),
-            format!("continue\tout/half.bin\t{}", server.url("/half.bin")),
+            format!("fetch\tout/half.bin\t{}", server.url("/half.bin")),
         ]
     );
     assert_eq!(server.requests(), 0);
