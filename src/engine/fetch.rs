@@ -596,9 +596,15 @@ impl<'a> Fetcher<'a> {
         if self.config.remote_time {
             attempts.odd_date = !stamp(files, complete.last_modified.as_deref());
         }
+        // A file taken over by `-c` is the user's file, finished: it keeps
+        // its name whatever the server would call it.
+        let suggested = complete
+            .name
+            .as_deref()
+            .filter(|_| attempts.took_over.is_none());
         let to = Destination {
             planned: &job.name,
-            suggested: complete.name.as_deref(),
+            suggested,
             names: self.names,
             scope: &job.scope(),
         };

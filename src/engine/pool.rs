@@ -665,7 +665,11 @@ impl<'a> Worker<'a> {
         };
         let _busy = transfers.crew().busy();
         let started = Busy::start();
-        self.fetcher.run_piece(transfers, piece);
+        // A bug in a range fails its file (the range's guard tells the
+        // owner) and leaves this worker working.
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+            self.fetcher.run_piece(transfers, piece)
+        }));
         started.add_to(&mut self.stats);
         let clock = self.fetcher.take_clock();
         self.stats.waiting += clock.waiting;

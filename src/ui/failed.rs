@@ -9,7 +9,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -32,13 +32,15 @@ impl FailedList {
     pub fn create(path: &Path) -> anyhow::Result<FailedList> {
         // Owner-only: its URLs keep the passwords they were listed with, so
         // that the jobs can run again.
+        let cannot = || format!("cannot write the --save-failed file {}", path.display());
         let file = File::options()
             .write(true)
             .create(true)
-            .truncate(true)
+            .truncate(false)
             .mode(0o600)
             .open(path)
-            .with_context(|| format!("cannot write the --save-failed file {}", path.display()))?;
+            .with_context(cannot)?;
+        empty_and_owner_only(&file).with_context(cannot)?;
         Ok(FailedList {
             out: BufWriter::new(file),
             path: path.to_path_buf(),
@@ -98,6 +100,20 @@ impl FailedList {
             self.broken = Some(error);
         }
     }
+}
+
+/// `mode(0o600)` applies only to a file it creates: one already there is
+/// made owner-only before a password is written to it, then emptied. A
+/// device such as `/dev/stdout` is left as it is.
+fn empty_and_owner_only(file: &File) -> io::Result<()> {
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Ok(());
+    }
+    if metadata.permissions().mode() & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.set_len(0)
 }
 
 /// `URL out=NAME [sha256=HEX] [dir=SUBDIR]` for a job saved (or to be

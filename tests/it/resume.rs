@@ -288,6 +288,26 @@ fn continue_finishes_a_short_final_file_of_the_same_version() {
 }
 
 #[test]
+fn a_final_file_continued_keeps_its_name_whatever_the_server_calls_it() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let size = 300_000;
+    let url = server.url(&format!(
+        "/named/a.bin?size={size}&validator=date&cd=attachment%3B%20filename%3Dother.bin"
+    ));
+    let file = dir.path().join("a.bin");
+    plant_final(
+        &file,
+        &body("/named/a.bin", size)[..100_000],
+        last_modified(&server, &url),
+    );
+    let (code, _, text) = run_json(dir.path(), &["-c", "--content-disposition", &url]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_served(&file, "/named/a.bin", size);
+    assert_eq!(listing(dir.path()), ["a.bin"]);
+}
+
+#[test]
 fn continue_skips_a_final_file_that_is_already_whole() {
     let server = Server::start().unwrap();
     let dir = tempdir();

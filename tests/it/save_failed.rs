@@ -199,12 +199,15 @@ fn the_list_keeps_passwords_so_jobs_run_again_and_only_its_owner_reads_it() {
         "http://ann:s3cret@{}/pw/x.bin?size=10&fail=1",
         server.addr()
     );
+    // A list left from an earlier run, readable by all, is made owner-only.
+    let path = dir.path().join("failed.txt");
+    fs::write(&path, "http://old.example/x\n").unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
     let output = tget(dir.path())
         .args(["--retries", "0", "--save-failed", "failed.txt", &url])
         .output();
     assert_eq!(output.status.code(), Some(1));
     assert!(!stderr(&output).contains("s3cret"), "{}", stderr(&output));
-    let path = dir.path().join("failed.txt");
     assert_eq!(
         listed(&fs::read_to_string(&path).unwrap()),
         [format!("{url} out=x.bin")]
