@@ -8,6 +8,12 @@
 //! are kept small under a limit (a hundredth of a second's worth), so no
 //! single read is a burst. What the kernel buffers before the first read
 //! (some 100 KiB a connection) is the one burst a limit cannot prevent.
+//!
+//! The clock may run a little behind now (`SLACK`): a reader wakes late
+//! from its sleep and then spends time in the read itself, and a clock that
+//! restarted from now at every read would lose that time on every read
+//! (at 100 MiB/s a whole fifth of the rate). A longer pause earns no more
+//! credit than that, so a burst after it stays small.
 
 use std::sync::{Mutex, PoisonError};
 use std::thread;
@@ -20,6 +26,8 @@ const SLEEP_STEP: Duration = Duration::from_millis(50);
 /// The largest read under a limit, and the smallest.
 const MAX_READ: usize = 256 * 1024;
 const MIN_READ: usize = 4 * 1024;
+/// How far the clock may lag behind now: two reads' worth of time.
+const SLACK: Duration = Duration::from_millis(20);
 
 #[derive(Debug)]
 pub struct Throttle {
@@ -42,11 +50,12 @@ impl Throttle {
     }
 
     /// Accounts for `bytes` just received, and sleeps until the rate allows
-    /// them. A pause in the run earns no credit: the clock never runs behind now.
+    /// them. A pause in the run earns at most `SLACK` of credit.
     pub fn pay(&self, bytes: usize, cancel: &Cancel) {
         let due = {
             let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
-            let start = (*next).max(Instant::now());
+            let now = Instant::now();
+            let start = (*next).max(now.checked_sub(SLACK).unwrap_or(now));
             *next = start + Duration::from_secs_f64(bytes as f64 / self.bytes_per_second);
             *next
         };
@@ -82,6 +91,22 @@ mod tests {
         let elapsed = started.elapsed();
         assert!(elapsed >= Duration::from_millis(950), "{elapsed:?}");
         assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    }
+
+    #[test]
+    fn time_spent_reading_is_not_taken_from_the_rate() {
+        // 100 reads of a hundredth of a second's worth, each taking 2 ms
+        // to arrive: the rate, not the reads, sets the pace (a second).
+        let throttle = Throttle::new(20 << 20);
+        let cancel = Cancel::default();
+        let started = Instant::now();
+        for _ in 0..100 {
+            thread::sleep(Duration::from_millis(2));
+            throttle.pay(throttle.read_size(), &cancel);
+        }
+        let elapsed = started.elapsed();
+        assert!(elapsed >= Duration::from_millis(950), "{elapsed:?}");
+        assert!(elapsed < Duration::from_millis(1120), "{elapsed:?}");
     }
 
     #[test]

@@ -190,7 +190,23 @@ pub fn describe(error: &CertificateError) -> String {
             "TLS: the server's certificate is not valid before {}",
             date(not_before.as_secs())
         ),
-        other => format!("TLS: the server's certificate was refused ({other:?})"),
+        CertificateError::Other(other) if other.to_string() == "CaUsedAsEndEntity" => {
+            "TLS: the server's certificate is a CA certificate (a self-signed one made \
+             with CA:TRUE); give the server a certificate signed by that CA, or use \
+             --insecure"
+                .into()
+        }
+        CertificateError::Revoked => "TLS: the server's certificate has been revoked".into(),
+        CertificateError::BadSignature | CertificateError::BadEncoding => {
+            "TLS: the server's certificate is damaged (bad encoding or signature)".into()
+        }
+        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+            "TLS: the server's certificate is not one for a server (its key usage)".into()
+        }
+        CertificateError::Other(other) => {
+            format!("TLS: the server's certificate was refused: {other}")
+        }
+        other => format!("TLS: the server's certificate was refused: {other}"),
     }
 }
 
@@ -261,6 +277,18 @@ mod tests {
             names(&list(&["DnsName(\"h.example\")", "IpAddress(1.2.3.4)"])),
             "h.example and 1.2.3.4"
         );
+    }
+
+    #[test]
+    fn a_ca_certificate_served_as_the_servers_own_is_said_in_words() {
+        let webpki = Arc::new(webpki::Error::CaUsedAsEndEntity);
+        let error = CertificateError::Other(rustls::OtherError(webpki));
+        let text = describe(&error);
+        assert!(
+            text.contains("CA:TRUE") && text.contains("--insecure"),
+            "{text}"
+        );
+        assert!(!text.contains("Other("), "{text}");
     }
 
     #[test]
