@@ -44,7 +44,8 @@ Examples:
   tget -i urls.txt                           again: finishes what Ctrl-C stopped
   tget -0 -i urls.txt | xargs -0 sha256sum   names with spaces, safely
 
-'tget --help' shows every option; exit codes: 0 ok, 1 some failed, 2 usage.
+'tget --help' shows every option and the exit codes (0 ok, 1 some failed,
+2 usage or input, 3 cannot proceed; Ctrl-C ends by its signal).
 ";
 
 #[derive(Debug, Parser)]
@@ -119,7 +120,8 @@ pub struct InputArgs {
     pub urls: Vec<String>,
 
     /// Read URLs from FILE, one per line ("-" for stdin); may be repeated.
-    /// Lines: `URL [out=NAME] [sha256=HEX]`; blank lines and `#` comments are ignored
+    /// Lines: `URL [out=NAME] [sha256=HEX] [dir=SUBDIR]`; blank lines and `#` comments
+    /// are ignored
     #[arg(short = 'i', long = "input-file", value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub input_files: Vec<PathBuf>,
 

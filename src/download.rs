@@ -227,8 +227,9 @@ fn finish(
                     threads: 1,
                     runs: vec![sequential],
                 },
+                // The threads that ran: fewer than `-t` for a short list.
                 Series {
-                    threads: config.threads,
+                    threads: pool_run.workers.len().max(1),
                     runs: vec![threaded],
                 },
             ],
@@ -242,6 +243,7 @@ fn finish(
         comparison,
         halted: cancel.halted(),
         interrupted: cancel.aborted(),
+        rate_limited: config.fetch.http.limit_rate.is_some(),
     };
     reporter.finish(&summary, config.display);
     let batch = if cancel.aborted() {

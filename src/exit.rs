@@ -26,12 +26,16 @@ pub enum Exit {
 pub const HELP: &str = "\
 Exit codes:
   0    every job succeeded or was skipped (file already present)
-  1    at least one job failed (the others were still downloaded)
-  2    usage or input error (bad flag, unreadable list file, bad header)
-  3    the run could not proceed (an export file or the --save-failed
-       list could not be written, the built-in server did not start)
-  130  interrupted: tget cleans up, then dies by the signal it got
-       (SIGINT shows as 130 in a shell, SIGTERM as 143)";
+  1    at least one job failed, a bad URL or list line included (the
+       others were still downloaded)
+  2    usage or input error, before any request (bad flag, unreadable list
+       file, bad header, an output directory or --save-failed file that
+       cannot be made)
+  3    the run could not proceed (an export file could not be written, the
+       --save-failed list could not be written in full, the built-in
+       server did not start)
+  130  interrupted: tget cleans up, then dies by the signal it got, so a
+       shell shows 130 for Ctrl-C (SIGINT) and 143 for SIGTERM";
 
 impl Exit {
     pub fn code(self) -> u8 {

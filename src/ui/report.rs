@@ -43,6 +43,8 @@ pub struct Summary<'a> {
     pub interrupted: bool,
     /// Why the batch stopped starting jobs early (a full disk), if it did.
     pub halted: Option<String>,
+    /// `--limit-rate` was set: the limit, not the threads, set the pace.
+    pub rate_limited: bool,
 }
 
 impl<W: Write> Reporter<W> {
@@ -182,6 +184,7 @@ impl<W: Write> Reporter<W> {
             shared: self.shared.clone(),
             interrupted: summary.interrupted,
             halted: summary.halted.as_deref(),
+            rate_limited: summary.rate_limited,
             comparison: summary.comparison.as_deref(),
             all_workers: display.all_workers,
             cores: cores(),

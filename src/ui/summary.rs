@@ -58,6 +58,8 @@ pub struct Facts<'a> {
     pub interrupted: bool,
     /// Why the batch stopped starting jobs early (a full disk), if it did.
     pub halted: Option<&'a str>,
+    /// `--limit-rate` was set.
+    pub rate_limited: bool,
     /// Measured with `--compare`: rows for 1 thread and for the run's threads.
     pub comparison: Option<&'a [Row]>,
     /// `--workers`: a row for every worker, however many.
@@ -286,11 +288,35 @@ fn shared_line(shared: &Shared) -> Option<String> {
 }
 
 /// Where the workers' busy time went, and what follows for more threads.
+/// Waiting that more threads cannot overlap is said as such: a rate limit,
+/// or a measured speedup that stayed small (the server or the link).
 fn busy_line(facts: &Facts) -> Option<String> {
     let (busy, cpu) = timing::busy_and_cpu(facts.workers);
     let split = Split::of(busy, cpu, facts.wall, facts.cores)?;
+    if split.cpu_bound() {
+        return Some(split.verdict());
+    }
+    let blocked = 100.0 * (1.0 - split.cpu_share);
+    if facts.rate_limited {
+        return Some(format!(
+            "Blocked {blocked:.0}% of the busy time, held back by --limit-rate: \
+             the limit sets the pace, not the threads."
+        ));
+    }
+    let measured = facts.comparison.and_then(|rows| rows.last());
+    if let Some(row) = measured.filter(|row| row.threads > 1 && row.speedup < SMALL_GAIN) {
+        return Some(format!(
+            "Blocked {blocked:.0}% of the busy time, yet {} gained only {:.2}x: \
+             the server or the link is the limit, not the threads.",
+            crate::units::count(row.threads as u64, "thread"),
+            row.speedup
+        ));
+    }
     Some(split.verdict())
 }
+
+/// A measured speedup under this says more threads did not help.
+const SMALL_GAIN: f64 = 1.5;
 
 /// A row per worker up to [`FULL_TABLE`] (or with `--workers`), else the
 /// fewest, median and most of each column, naming the workers.
@@ -434,6 +460,7 @@ mod tests {
             shared: Shared::default(),
             interrupted: false,
             halted: None,
+            rate_limited: false,
             comparison: None,
             all_workers: false,
             cores: 2,
@@ -524,6 +551,37 @@ mod tests {
             "{text}"
         );
         assert_fits(&text);
+    }
+
+    #[test]
+    fn waiting_more_threads_cannot_overlap_is_said_as_such() {
+        let workers: Vec<WorkerStats> = (0..4).map(|i| worker(i, 6, 600_000, 950, 20)).collect();
+        let mut limited = facts(totals(24, 0, 0), &workers);
+        limited.rate_limited = true;
+        let said = text(&limited);
+        assert!(said.contains("held back by --limit-rate"), "{said}");
+        assert!(!said.contains("more threads help"), "{said}");
+
+        let run = |threads: usize, ms: u64| timing::Series {
+            threads,
+            runs: vec![timing::Run {
+                wall: Duration::from_millis(ms),
+                ok: 24,
+                failed: 0,
+                bytes: 1000,
+                busy: Duration::from_millis(ms * threads as u64),
+                cpu: Duration::from_millis(10),
+            }],
+        };
+        let small = timing::rows(&[run(1, 1070), run(8, 1000)], |_| None);
+        let mut compared = facts(totals(24, 0, 0), &workers);
+        compared.comparison = Some(&small);
+        let said = text(&compared);
+        assert!(said.contains("8 threads gained only 1.07x"), "{said}");
+        assert_fits(&said);
+        let large = timing::rows(&[run(1, 4000), run(8, 1000)], |_| None);
+        compared.comparison = Some(&large);
+        assert!(text(&compared).contains("IO-bound, more threads help"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ fn compare_measures_a_sequential_run_and_cleans_up() {
         .map(|i| server.url(&format!("/cmp/{i}.bin?size=100&latency=40")))
         .collect();
     let output = tget(dir.path())
-        .args(["--compare", "--json", "-t", "3", "-d", "out"])
+        .args(["--compare", "--json", "-t", "16", "-d", "out"])
         .args(&urls)
         .output();
     assert!(output.status.success(), "{}", stderr(&output));
@@ -24,7 +24,8 @@ fn compare_measures_a_sequential_run_and_cleans_up() {
         rows.iter()
             .map(|r| r["threads"].as_u64().unwrap())
             .collect::<Vec<_>>(),
-        [1, 3]
+        [1, 6],
+        "six jobs ran on six threads, whatever -t allowed"
     );
     assert!(rows.iter().all(|r| r["median_s"].as_f64().unwrap() > 0.0));
     assert_eq!(server.hits("/cmp/0.bin"), 2, "the batch ran twice");
