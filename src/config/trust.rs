@@ -74,17 +74,27 @@ impl Trust {
             return Ok(Trust::Bundled);
         }
         // What can be checked without parsing is checked now, so a wrong
-        // path is still an error before the first request.
+        // path or a store with nothing in it is still an input error before
+        // the first request; parsing waits for the first https connection.
+        let mut found = false;
         if let Some(file) = &file {
-            fs::File::open(file)
-                .map_err(|e| format!("SSL_CERT_FILE {file}: cannot read it: {e}"))?;
+            let bytes =
+                fs::read(file).map_err(|e| format!("SSL_CERT_FILE {file}: cannot read it: {e}"))?;
+            found |= has_pem_certificate(&bytes);
         }
         for dir in dirs
             .iter()
             .flat_map(|d| d.split(':'))
             .filter(|d| !d.is_empty())
         {
-            fs::read_dir(dir).map_err(|e| format!("SSL_CERT_DIR {dir}: cannot read it: {e}"))?;
+            let entries = fs::read_dir(dir)
+                .map_err(|e| format!("SSL_CERT_DIR {dir}: cannot read it: {e}"))?;
+            found |= entries
+                .flatten()
+                .any(|e| e.file_name().to_str().is_some_and(is_hashed_name));
+        }
+        if !found {
+            return Err(no_certificates(file.as_deref(), dirs.as_deref()));
         }
         Ok(Trust::Environment { file, dirs })
     }
@@ -184,6 +194,26 @@ fn directories(list: &str) -> Result<Vec<Certificate<'static>>, String> {
     Ok(certs)
 }
 
+/// A PEM certificate's first line, looked for without parsing.
+fn has_pem_certificate(bytes: &[u8]) -> bool {
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    bytes.windows(BEGIN.len()).any(|w| w == BEGIN)
+}
+
+fn no_certificates(file: Option<&str>, dirs: Option<&str>) -> String {
+    let mut said = Vec::new();
+    if let Some(file) = file {
+        said.push(format!("SSL_CERT_FILE {file} holds no PEM certificate"));
+    }
+    if let Some(dirs) = dirs {
+        said.push(format!(
+            "SSL_CERT_DIR {dirs} has no HASH.N file (OpenSSL's names: make them with \
+             `openssl rehash DIR` or c_rehash)"
+        ));
+    }
+    format!("no certificates found: {}", said.join("; "))
+}
+
 /// `5ad8a5d6.0`: the subject hash OpenSSL files a certificate under.
 fn is_hashed_name(name: &str) -> bool {
     let Some((hash, n)) = name.split_once('.') else {
@@ -271,12 +301,19 @@ mod tests {
             error.ends_with("empty.pem: no PEM certificate in it"),
             "{error}"
         );
+        // An environment store with nothing in it is found before any
+        // request, without parsing the store.
         let env = |name: &str| (name == "SSL_CERT_DIR").then(|| dir.path().display().to_string());
-        let error = Trust::resolve(&TrustFlags::default(), &env)
-            .and_then(|trust| trust.load())
-            .unwrap_err();
+        let error = Trust::resolve(&TrustFlags::default(), &env).unwrap_err();
         assert!(
-            error.starts_with("SSL_CERT_DIR ") && error.ends_with("no certificates found"),
+            error.starts_with("no certificates found: SSL_CERT_DIR ")
+                && error.contains("openssl rehash"),
+            "{error}"
+        );
+        let env = |name: &str| (name == "SSL_CERT_FILE").then(|| empty.display().to_string());
+        let error = Trust::resolve(&TrustFlags::default(), &env).unwrap_err();
+        assert!(
+            error.contains("empty.pem holds no PEM certificate"),
             "{error}"
         );
     }

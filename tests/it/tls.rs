@@ -160,7 +160,22 @@ fn the_environments_store_is_read_only_for_https_and_a_bad_one_fails_those_jobs_
         .stderr(predicate::str::contains(
             "SSL_CERT_FILE missing.pem: cannot read it",
         ));
-    let junk = write_file(dir.path(), "junk.pem", "hello\n");
+    let empty = write_file(dir.path(), "empty.pem", "hello\n");
+    tget(dir.path())
+        .env("SSL_CERT_FILE", &empty)
+        .arg(plain.url("/p.bin?size=10"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "empty.pem holds no PEM certificate",
+        ));
+    assert_eq!(plain.requests(), 0, "found before any request");
+    // Only parsing finds a damaged certificate: at the first https connection.
+    let junk = write_file(
+        dir.path(),
+        "junk.pem",
+        "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+    );
     let output = tget(dir.path())
         .env("SSL_CERT_FILE", &junk)
         .args([
@@ -179,10 +194,7 @@ fn the_environments_store_is_read_only_for_https_and_a_bad_one_fails_those_jobs_
     let job = json_job(&lines, "s.bin");
     assert_eq!(attempts(job), 1, "{job}");
     assert!(
-        job["error"]
-            .as_str()
-            .unwrap()
-            .contains("no PEM certificate in it"),
+        job["error"].as_str().unwrap().contains("SSL_CERT_FILE"),
         "{job}"
     );
 }
