@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::Server;
 use crate::body::changed_version;
 use crate::plan::{Cut, Framing, Plan, Ranges, Reply, pairs};
 use crate::serve::RequestHead;
@@ -26,20 +25,11 @@ impl History {
         *count += 1;
         *count
     }
-}
 
-impl Server {
-    /// Requests for one path (without query) so far. Only with the `faults`
-    /// feature.
-    pub fn hits(&self, path: &str) -> u64 {
-        self.shared
-            .history
-            .hits
-            .lock()
-            .expect("poisoned")
-            .get(path)
-            .copied()
-            .unwrap_or(0)
+    /// Requests for `path` so far.
+    pub(crate) fn hits(&self, path: &str) -> u64 {
+        let hits = self.hits.lock().expect("poisoned");
+        hits.get(path).copied().unwrap_or(0)
     }
 }
 
@@ -220,6 +210,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::Server;
     use crate::tests::get;
 
     #[test]

@@ -166,6 +166,25 @@ impl Server {
         Server::listen(Some(RECORDED_REQUESTS))
     }
 
+    /// Like [`Server::start`], over TLS with `identity`: its URLs are https.
+    #[cfg(feature = "tls")]
+    pub fn https(identity: &tls::Identity) -> io::Result<Server> {
+        Server::listen_with(None, Some(identity.server_config()?))
+    }
+
+    /// Like [`Server::recording`], over TLS with `identity`.
+    #[cfg(feature = "tls")]
+    pub fn https_recording(identity: &tls::Identity) -> io::Result<Server> {
+        Server::listen_with(Some(RECORDED_REQUESTS), Some(identity.server_config()?))
+    }
+
+    /// Requests for one path (without query) so far. Only with the `faults`
+    /// feature.
+    #[cfg(feature = "faults")]
+    pub fn hits(&self, path: &str) -> u64 {
+        self.shared.history.hits(path)
+    }
+
     fn listen(record_limit: Option<usize>) -> io::Result<Server> {
         Server::listen_with(record_limit, None)
     }

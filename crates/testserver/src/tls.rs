@@ -16,8 +16,6 @@ use rcgen::{
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use crate::Server;
-
 /// A leaf certificate with its key, and the CA that signed it, as a server
 /// presents them.
 #[derive(Debug)]
@@ -114,20 +112,5 @@ impl Pki {
 impl Default for Pki {
     fn default() -> Pki {
         Pki::new()
-    }
-}
-
-impl Server {
-    /// Like [`Server::start`], over TLS with `identity`: its URLs are https.
-    pub fn https(identity: &Identity) -> io::Result<Server> {
-        Server::listen_with(None, Some(identity.server_config()?))
-    }
-
-    /// Like [`Server::recording`], over TLS with `identity`.
-    pub fn https_recording(identity: &Identity) -> io::Result<Server> {
-        Server::listen_with(
-            Some(crate::RECORDED_REQUESTS),
-            Some(identity.server_config()?),
-        )
     }
 }
