@@ -383,13 +383,15 @@ fn saved_files_get_the_servers_time_unless_told_or_unbelievable() {
             > before
     );
 
-    let epoch = "Thu, 01 Jan 1970 00:00:00 GMT";
-    let urls: Vec<String> = ["c", "d"]
+    // One file from 1970, one from next year: neither date is used.
+    let epoch = "Thu, 01 Jan 1970 00:00:00 GMT".to_string();
+    let ahead = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(366 * 86400));
+    let urls: Vec<String> = [("c", &epoch), ("d", &ahead)]
         .iter()
-        .map(|n| {
+        .map(|(n, date)| {
             server.url(&format!(
                 "/t/{n}.bin?size=10&last_modified={}",
-                encode(epoch)
+                encode(date)
             ))
         })
         .collect();
@@ -402,13 +404,13 @@ fn saved_files_get_the_servers_time_unless_told_or_unbelievable() {
         1,
         "{text}"
     );
-    assert!(
-        fs::metadata(dir.path().join("c.bin"))
+    for name in ["c.bin", "d.bin"] {
+        let modified = fs::metadata(dir.path().join(name))
             .unwrap()
             .modified()
-            .unwrap()
-            > before
-    );
+            .unwrap();
+        assert!(modified > before && modified <= SystemTime::now(), "{name}");
+    }
 }
 
 // ---- Retry-After as a date ----

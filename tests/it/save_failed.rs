@@ -75,6 +75,25 @@ fn failed_jobs_are_listed_with_their_names_and_a_retry_fetches_just_those() {
 }
 
 #[test]
+fn a_failed_job_is_listed_as_it_ends_not_at_the_end_of_the_run() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    let failing = server.url("/now/gone.bin?status=404");
+    // Still being sent when the first job's line must already be there.
+    let slow = server.url("/now/slow.bin?size=1000&latency=20000");
+    let child = tget(dir.path())
+        .args(["-t", "2", "--save-failed", "failed.txt", &failing, &slow])
+        .spawn();
+    wait_until(Duration::from_secs(10), "the failed job's line", || {
+        fs::read_to_string(dir.path().join("failed.txt"))
+            .is_ok_and(|text| listed(&text) == [format!("{failing} out=gone.bin")])
+    });
+    assert!(!dir.path().join("slow.bin").exists(), "the run is still going");
+    child.signal(libc::SIGINT);
+    assert_interrupted(&child.wait_within(Duration::from_secs(10)));
+}
+
+#[test]
 fn after_ctrl_c_the_list_holds_every_job_not_finished_and_a_retry_completes_the_batch() {
     let server = Server::start().unwrap();
     let dir = tempdir();
