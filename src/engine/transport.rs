@@ -561,6 +561,49 @@ pub(crate) fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
 mod tests {
     use super::*;
 
+    /// A body that arrives in small reads, noting what the board showed
+    /// before each one.
+    struct Trickle<'b> {
+        chunks: Vec<usize>,
+        board: &'b activity::Board,
+        seen: Vec<u64>,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+            self.seen.push(self.board.received());
+            let Some(n) = self.chunks.pop() else {
+                return Ok(0);
+            };
+            buffer[..n].fill(b'x');
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn every_read_counts_at_once_not_when_the_buffer_is_full() {
+        let args = <crate::cli::Cli as clap::Parser>::parse_from(["tget", "--proxy", ""]);
+        let http = HttpConfig::from_args(&args.download.net).unwrap();
+        let cancel = Cancel::default();
+        let board = activity::Board::new(1, true);
+        let shared = Shared {
+            http: &http,
+            cancel: &cancel,
+            throttle: None,
+        };
+        let mut transport = Transport::new(Agent::new_with_defaults(), shared, board.lane(0));
+        let mut body = Trickle {
+            chunks: vec![300, 200, 100],
+            board: &board,
+            seen: Vec::new(),
+        };
+        let mut buffer = vec![0; 64 * 1024];
+        let (filled, ended) = transport.fill(&mut body, &mut buffer);
+        assert_eq!((filled, ended.unwrap()), (600, true));
+        assert_eq!(body.seen, [0, 100, 300, 600]);
+        assert_eq!(transport.take_clock().received, 600);
+    }
+
     #[test]
     fn retry_after_seconds() {
         assert_eq!(retry_after(Some(" 3 ")), Some(Duration::from_secs(3)));

@@ -88,7 +88,10 @@ fn a_failed_job_is_listed_as_it_ends_not_at_the_end_of_the_run() {
         fs::read_to_string(dir.path().join("failed.txt"))
             .is_ok_and(|text| listed(&text) == [format!("{failing} out=gone.bin")])
     });
-    assert!(!dir.path().join("slow.bin").exists(), "the run is still going");
+    assert!(
+        !dir.path().join("slow.bin").exists(),
+        "the run is still going"
+    );
     child.signal(libc::SIGINT);
     assert_interrupted(&child.wait_within(Duration::from_secs(10)));
 }
