@@ -153,9 +153,10 @@ impl Claims {
         if self.sorted.binary_search(&name).is_ok() || !self.recent.insert(name) {
             return false;
         }
-        // Merged when it holds an eighth of the rest: each name is moved a
-        // few times in all, however long the list, and the set stays small.
-        if self.recent.len() >= RECENT_CLAIMS.max(self.sorted.len() / 8) {
+        // Merged when it holds a 64th of the rest: a set is some 2.5 times
+        // the room of its names, so at an eighth a million-line list took
+        // 2 MB more; each name is still moved a bounded number of times.
+        if self.recent.len() >= RECENT_CLAIMS.max(self.sorted.len() / 64) {
             self.merge_recent();
         }
         true
