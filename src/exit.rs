@@ -29,8 +29,8 @@ Exit codes:
   1    at least one job failed, a bad URL or list line included (the
        others were still downloaded)
   2    usage or input error, before any request (bad flag, unreadable list
-       file, bad header, an output directory or --save-failed file that
-       cannot be made)
+       file, bad header, an output directory, --save-failed file or bench
+       export directory that cannot be used)
   3    the run could not proceed (an export file could not be written, the
        --save-failed list could not be written in full, the built-in
        server did not start)

@@ -48,6 +48,7 @@ pub fn run(config: &BenchConfig, cancel: &Cancel) -> Result<Exit, Fatal> {
         None => Batch::from_sources(&config.sources, config.shard),
     }
     .or_exit(Exit::Usage)?;
+    check_export_dirs(config).or_exit(Exit::Usage)?;
     let results = measure(&batch, config, cancel).or_exit(Exit::CannotProceed)?;
     print_report(&results, config).or_exit(Exit::CannotProceed)?;
     if !results.complete {
@@ -236,6 +237,28 @@ fn print_report(results: &Results, config: &BenchConfig) -> Result<()> {
         writeln!(io::stdout().lock(), "{}", export::json(results, config))?;
     } else {
         io::stdout().lock().write_all(text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// An export whose directory is missing is an input error before a
+/// minute of measuring, not after it; other failures (a full disk) can
+/// only show when the file is written.
+fn check_export_dirs(config: &BenchConfig) -> Result<()> {
+    let exports = [("--csv", &config.csv), ("--plot", &config.plot)];
+    for (flag, path) in exports {
+        let Some(path) = path else { continue };
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            anyhow::bail!(
+                "{flag} {}: {} is not a directory that exists",
+                path.display(),
+                dir.display()
+            );
+        }
     }
     Ok(())
 }

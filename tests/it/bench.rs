@@ -358,16 +358,11 @@ fn user_urls_are_benchmarked_without_an_ideal_and_failures_count() {
 }
 
 #[test]
-fn an_unwritable_export_is_an_error_naming_the_path_after_the_table() {
+fn an_export_into_a_missing_directory_is_refused_before_measuring() {
     let (dir, tmp) = (tempdir(), tempdir());
     let output = bench(dir.path(), tmp.path())
+        .args(["--files", "2", "--latency", "1ms", "--size", "10"])
         .args([
-            "--files",
-            "2",
-            "--latency",
-            "1ms",
-            "--size",
-            "10",
             "--threads",
             "2",
             "--rounds",
@@ -376,13 +371,27 @@ fn an_unwritable_export_is_an_error_naming_the_path_after_the_table() {
             "missing/out.csv",
         ])
         .output();
-    // Not a usage error: the run was fine, the export could not be written.
-    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(output.status.code(), Some(2));
     assert!(
-        stderr(&output).contains("missing/out.csv"),
+        stderr(&output).contains("--csv missing/out.csv: missing is not a directory"),
         "{}",
         stderr(&output)
     );
+    assert!(output.stdout.is_empty(), "nothing was measured");
+}
+
+#[test]
+fn an_unwritable_export_is_an_error_naming_the_path_after_the_table() {
+    let (dir, tmp) = (tempdir(), tempdir());
+    // The directory is there, but the name is a directory: only writing finds out.
+    fs::create_dir(dir.path().join("taken.csv")).unwrap();
+    let output = bench(dir.path(), tmp.path())
+        .args(["--files", "2", "--latency", "1ms", "--size", "10"])
+        .args(["--threads", "2", "--rounds", "1", "--csv", "taken.csv"])
+        .output();
+    // Not a usage error: the run was fine, the export could not be written.
+    assert_eq!(output.status.code(), Some(3));
+    assert!(stderr(&output).contains("taken.csv"), "{}", stderr(&output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("speedup"));
 }
 
