@@ -74,6 +74,8 @@ struct Attempts<'j> {
     newer_than: Option<SystemTime>,
     /// The server's date for the file was not believable, so it was not used.
     odd_date: bool,
+    /// Bytes on disk before the first request (see `Outcome::present`).
+    present: u64,
 }
 
 /// A 416 to `bytes=LENGTH-` for a final file: it is whole if the server's
@@ -220,6 +222,7 @@ impl<'a> Fetcher<'a> {
             workers: 1,
             newer_than: start.newer_than,
             odd_date: false,
+            present: 0,
         };
         let end = match self.with_retries(&mut attempts) {
             Ok(Done::Saved(saved)) => End::Saved {
@@ -239,6 +242,7 @@ impl<'a> Fetcher<'a> {
             received: clock.received,
             workers: attempts.workers,
             odd_date: attempts.odd_date,
+            present: attempts.present,
         }
     }
 
@@ -289,6 +293,7 @@ impl<'a> Fetcher<'a> {
             if matches!(error, FetchError::Changed(_)) && attempts.took_over.is_none() {
                 // Its ranges proved unreliable: one plain stream from zero will do.
                 attempts.may_share = false;
+                attempts.present = 0;
                 attempts
                     .files
                     .remove()
@@ -302,6 +307,10 @@ impl<'a> Fetcher<'a> {
     fn attempt(&mut self, attempts: &mut Attempts) -> Result<Done, FetchError> {
         let job = attempts.job;
         let resume = resume_point(job, &attempts.files, attempts.final_file);
+        // Later attempts continue bytes this run fetched.
+        if attempts.made == 1 {
+            attempts.present = resume.as_ref().map_or(0, Resume::on_disk);
+        }
         let response = self.request(&job.url, resume.as_ref(), attempts.newer_than)?;
         let status = response.status().as_u16();
         attempts.http_status = Some(status);
@@ -361,6 +370,8 @@ impl<'a> Fetcher<'a> {
         attempts: &mut Attempts,
         response: Response<Body>,
     ) -> Result<Done, FetchError> {
+        // Whatever was on disk is replaced from byte zero.
+        attempts.present = 0;
         let (job, files) = (attempts.job, &attempts.files);
         let length = response.body().content_length();
         let mut meta = Meta::from_headers(&job.url, response.headers(), length);
@@ -755,6 +766,7 @@ impl Attempts<'_> {
     /// start. A file taken over from its final name goes back there as it
     /// was; it is never removed.
     fn restart(&mut self) -> Result<Done, FetchError> {
+        self.present = 0;
         match self.took_over.take() {
             Some(original) => self.give_back(original, false),
             None => self.files.remove(),

@@ -151,6 +151,9 @@ pub struct Outcome {
     /// The server dated the file before 1980 or in the future, so it keeps
     /// the time it was saved at.
     pub odd_date: bool,
+    /// Bytes already on disk when the job started (a part it continued, or
+    /// the file `-c` continued), none of them fetched by this run.
+    pub present: u64,
 }
 
 impl Outcome {
@@ -164,6 +167,7 @@ impl Outcome {
             received: 0,
             workers: 1,
             odd_date: false,
+            present: 0,
         }
     }
 

@@ -8,6 +8,7 @@ use crate::config::FetchConfig;
 use crate::engine::job::Job;
 use crate::engine::outdir::{Dir, Entry};
 use crate::engine::part::{Meta, PartFiles};
+use crate::engine::ranges::Ranges;
 use crate::userinfo::redact;
 
 /// What a job that is not skipped starts with.
@@ -127,6 +128,15 @@ pub enum Resume {
 }
 
 impl Resume {
+    /// The bytes of the file already on disk.
+    pub fn on_disk(&self) -> u64 {
+        match self {
+            Resume::Append(point) => point.offset,
+            Resume::Fill { meta, .. } => meta.done.as_ref().map_or(0, Ranges::total),
+            Resume::Final(file) => file.length,
+        }
+    }
+
     /// The `Range` to ask for and the `If-Range` to ask it with.
     pub fn range_and_validator(&self) -> (String, Option<String>) {
         match self {

@@ -118,10 +118,11 @@ impl<W: Write> Reporter<W> {
             let name =
                 name.map_or_else(|| report.url.clone(), |n| n.to_string_lossy().into_owned());
             self.shared.add(&name, outcome.workers);
-        } else if outcome.bytes() > outcome.received {
-            // A shared file starts afresh, so only a streamed one can have been resumed.
+        }
+        // A shared file can have been resumed too: its ranges on disk count.
+        if outcome.present > 0 {
             self.resumed.files += 1;
-            self.resumed.present += outcome.bytes() - outcome.received;
+            self.resumed.present += outcome.present;
         }
     }
 

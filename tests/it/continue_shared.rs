@@ -72,6 +72,11 @@ fn ctrl_c_at_half_a_shared_file_keeps_it_and_continue_fetches_only_the_rest() {
     assert_served(&dir.path().join("big.bin"), "/half/big.bin", size);
     assert_eq!(listing(dir.path()), ["big.bin"]);
     assert_only_missing_sent(sent, size - kept);
+    let summary = stderr(&output);
+    assert!(
+        summary.contains("1 file resumed:") && summary.contains("already on disk"),
+        "the kept ranges are said to be resumed: {summary}"
+    );
     assert!(
         sent <= size * 55 / 100,
         "{sent} bytes sent for the rest of {size}"
@@ -132,6 +137,7 @@ fn a_file_changed_on_the_server_is_downloaded_afresh_never_spliced() {
         .args(["-c", "--json", "-t", "2", &server.url(&path)])
         .output();
     assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("resumed"), "{}", stderr(&output));
     let got = fs::read(dir.path().join("big.bin")).unwrap();
     let changed = body_version("/changed/big.bin", &changed_version(""), size);
     assert!(
