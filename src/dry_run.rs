@@ -38,9 +38,17 @@ pub fn run(config: &Config) -> Result<Exit, Fatal> {
     let mut out = io::stdout().lock();
     let mut made = HashSet::new();
     let mut bad_lines = false;
+    // Opened once, if it is there; the plan makes nothing.
+    let out_dir = Dir::open_existing(&config.out_dir).ok();
     for planned in job::plan(requests, planning, names) {
         let lines = match &planned {
-            Ok(job) => job_lines(job, config, &mut made),
+            Ok(job) => match job_lines(job, out_dir.as_ref(), config, &mut made) {
+                Ok(lines) => lines,
+                Err(error) => {
+                    bad_lines = true;
+                    line(&["error", &job.path.display().to_string(), &error])
+                }
+            },
             Err(bad) => {
                 bad_lines = true;
                 line(&["error", &bad.to_string()])
@@ -56,8 +64,26 @@ pub fn run(config: &Config) -> Result<Exit, Fatal> {
     })
 }
 
-/// The `mkdir` lines a job needs first, and its own line.
-fn job_lines(job: &Job, config: &Config, made: &mut HashSet<PathBuf>) -> String {
+/// The `mkdir` lines a job needs first, and its own line; an error when its
+/// directory could not be made (a symlink or a file in the way), as the run
+/// would find.
+fn job_lines(
+    job: &Job,
+    out_dir: Option<&Dir>,
+    config: &Config,
+    made: &mut HashSet<PathBuf>,
+) -> Result<String, String> {
+    let dir = match out_dir.map(|out| out.existing_subdir(&job.dirs)) {
+        Some(Err(error)) => {
+            let shown = job.path.parent().unwrap_or(&job.path);
+            return Err(format!(
+                "cannot create directory {}: {error}",
+                shown.display()
+            ));
+        }
+        Some(Ok(dir)) => dir,
+        None => None,
+    };
     let mut text = String::new();
     if let Some(dir) = job.path.parent() {
         for missing in missing_dirs(dir) {
@@ -67,11 +93,9 @@ fn job_lines(job: &Job, config: &Config, made: &mut HashSet<PathBuf>) -> String 
         }
     }
     let path = job.path.display().to_string();
-    let out = Dir::open_existing(&config.out_dir).ok();
-    let dir = out.and_then(|out| out.existing_subdir(&job.dirs));
     let step = resume::first_step(job, dir.as_ref(), &config.fetch);
     text.push_str(&line(&[step.name(), &path, &redact(&job.url)]));
-    text
+    Ok(text)
 }
 
 /// Tab-separated fields, none of which can break the line or the terminal.

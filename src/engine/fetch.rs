@@ -607,12 +607,10 @@ impl<'a> Fetcher<'a> {
         if self.config.remote_time {
             attempts.odd_date = !stamp(files, complete.last_modified.as_deref());
         }
-        // A file taken over by `-c` is the user's file, finished: it keeps
-        // its name whatever the server would call it.
-        let suggested = complete
-            .name
-            .as_deref()
-            .filter(|_| attempts.took_over.is_none());
+        // A file `-c` found under its name keeps that name whatever the
+        // server would call it: finished, or replaced by a newer copy.
+        let from_final = attempts.took_over.is_some() || attempts.final_file.is_some();
+        let suggested = complete.name.as_deref().filter(|_| !from_final);
         let to = Destination {
             planned: &job.name,
             suggested,

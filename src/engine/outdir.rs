@@ -78,12 +78,18 @@ impl Dir {
 
     /// The directory `components` below this one, when it is there; nothing
     /// is made (what `--dry-run` looks at).
-    pub fn existing_subdir(&self, components: &[String]) -> Option<Dir> {
+    /// `None` if one is missing; an error for anything else in the way (a
+    /// symlink or a file), as making it would fail.
+    pub fn existing_subdir(&self, components: &[String]) -> io::Result<Option<Dir>> {
         let mut dir = self.clone();
         for component in components {
-            dir = dir.open_child(component).ok()?;
+            dir = match dir.open_child(component) {
+                Ok(child) => child,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
         }
-        Some(dir)
+        Ok(Some(dir))
     }
 
     fn child(&self, name: &str) -> io::Result<Dir> {

@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
@@ -159,7 +159,7 @@ impl SharedFile {
     /// write returned, so the sidecar never claims a byte the part lacks.
     fn wrote(&self, offset: u64, length: u64) {
         self.written.fetch_add(length, Ordering::SeqCst);
-        let mut record = self.record.lock().expect("poisoned");
+        let mut record = self.record.lock().unwrap_or_else(PoisonError::into_inner);
         record.done.add(offset, offset + length);
         if record.saved.elapsed() >= SAVE_EVERY {
             self.save(&mut record);
@@ -175,13 +175,13 @@ impl SharedFile {
     }
 
     fn save_now(&self) {
-        let mut record = self.record.lock().expect("poisoned");
+        let mut record = self.record.lock().unwrap_or_else(PoisonError::into_inner);
         self.save(&mut record);
     }
 
     /// Counts the calling thread among the file's workers.
     fn joined_by_this_thread(&self) {
-        let mut workers = self.workers.lock().expect("poisoned");
+        let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
         let me = std::thread::current().id();
         if !workers.contains(&me) {
             workers.push(me);
@@ -190,15 +190,21 @@ impl SharedFile {
 
     fn fail(&self, error: FetchError) {
         self.failed.store(true, Ordering::SeqCst);
-        self.failure.lock().expect("poisoned").get_or_insert(error);
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(error);
     }
 
     fn take_failure(&self) -> Option<FetchError> {
-        self.failure.lock().expect("poisoned").take()
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     fn piece_finished(&self) {
-        let mut active = self.active.lock().expect("poisoned");
+        let mut active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
         *active -= 1;
         if *active == 0 {
             self.all_done.notify_all();
@@ -206,9 +212,12 @@ impl SharedFile {
     }
 
     fn wait_for_pieces(&self) {
-        let mut active = self.active.lock().expect("poisoned");
+        let mut active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
         while *active > 0 {
-            active = self.all_done.wait(active).expect("poisoned");
+            active = self
+                .all_done
+                .wait(active)
+                .unwrap_or_else(PoisonError::into_inner);
         }
     }
 }
@@ -259,14 +268,14 @@ pub struct Piece {
 
 impl Piece {
     fn remaining(&self) -> u64 {
-        let span = self.span.lock().expect("poisoned");
+        let span = self.span.lock().unwrap_or_else(PoisonError::into_inner);
         span.end - span.next
     }
 
     /// Reserves up to `n` bytes at the current position. Fewer (or none) when
     /// another worker took the tail of this range meanwhile.
     fn claim(&self, n: u64) -> (u64, u64) {
-        let mut span = self.span.lock().expect("poisoned");
+        let mut span = self.span.lock().unwrap_or_else(PoisonError::into_inner);
         if span.since.is_none() {
             span.since = Some((Instant::now(), span.next));
         }
@@ -277,7 +286,7 @@ impl Piece {
     }
 
     pub fn bounds(&self) -> (u64, u64) {
-        let span = self.span.lock().expect("poisoned");
+        let span = self.span.lock().unwrap_or_else(PoisonError::into_inner);
         (span.next, span.end)
     }
 }
@@ -358,7 +367,7 @@ impl Transfers {
         if offer {
             self.open
                 .lock()
-                .expect("poisoned")
+                .unwrap_or_else(PoisonError::into_inner)
                 .extend(pieces.iter().cloned());
             for _ in 0..self.policy.max_pieces {
                 let _ = self.offer_tx.try_send(());
@@ -371,8 +380,17 @@ impl Transfers {
         piece.taken.load(Ordering::SeqCst)
             && !piece.file.failed.load(Ordering::SeqCst)
             && piece.remaining() >= self.policy.min_piece.saturating_mul(2)
-            && piece.span.lock().expect("poisoned").worth_cutting()
-            && *piece.file.active.lock().expect("poisoned") < self.policy.max_pieces
+            && piece
+                .span
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .worth_cutting()
+            && *piece
+                .file
+                .active
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                < self.policy.max_pieces
     }
 
     /// Whether an idle worker could take a range now, its host's limit allowing.
@@ -380,7 +398,7 @@ impl Transfers {
         let urls: Vec<String> = self
             .open
             .lock()
-            .expect("poisoned")
+            .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .filter(|p| !p.taken.load(Ordering::SeqCst) || self.can_split(p))
             .map(|p| p.file.counted_as.clone())
@@ -394,7 +412,7 @@ impl Transfers {
         let mut hosts: Vec<String> = self
             .open
             .lock()
-            .expect("poisoned")
+            .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .map(|p| p.file.counted_as.clone())
             .collect();
@@ -405,7 +423,7 @@ impl Transfers {
             };
             match self.take_where(|piece| piece.file.counted_as == host) {
                 Some(piece) => {
-                    *piece.slot.lock().expect("poisoned") = Some(slot);
+                    *piece.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(slot);
                     return Some(piece);
                 }
                 None => self.hosts.give_back(slot),
@@ -426,7 +444,7 @@ impl Transfers {
     /// A range nobody has started comes first; otherwise the tail half of the
     /// largest range under way.
     fn take_where(&self, wanted: impl Fn(&Piece) -> bool) -> Option<Arc<Piece>> {
-        let mut open = self.open.lock().expect("poisoned");
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(waiting) = open
             .iter()
             .find(|p| wanted(p) && !p.taken.load(Ordering::SeqCst))
@@ -440,13 +458,17 @@ impl Transfers {
             .max_by_key(|p| p.remaining())?
             .clone();
         let tail = {
-            let mut span = victim.span.lock().expect("poisoned");
+            let mut span = victim.span.lock().unwrap_or_else(PoisonError::into_inner);
             let middle = span.next + (span.end - span.next) / 2;
             let tail = Span::new(middle, span.end);
             span.end = middle;
             tail
         };
-        *victim.file.active.lock().expect("poisoned") += 1;
+        *victim
+            .file
+            .active
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) += 1;
         let piece = Arc::new(Piece {
             file: victim.file.clone(),
             span: Mutex::new(tail),
@@ -461,9 +483,14 @@ impl Transfers {
     pub fn close(&self, piece: &Arc<Piece>, result: Result<(), FetchError>) {
         self.open
             .lock()
-            .expect("poisoned")
+            .unwrap_or_else(PoisonError::into_inner)
             .retain(|p| !Arc::ptr_eq(p, piece));
-        if let Some(slot) = piece.slot.lock().expect("poisoned").take() {
+        if let Some(slot) = piece
+            .slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
             self.hosts.give_back(slot);
         }
         if let Err(error) = result {
@@ -571,7 +598,11 @@ impl Sharer<'_, '_> {
                 shared.written()
             )));
         }
-        let workers = shared.workers.lock().expect("poisoned").len();
+        let workers = shared
+            .workers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
         Ok((length, workers))
     }
 

@@ -106,7 +106,8 @@ mod tests {
         }
         let elapsed = started.elapsed();
         assert!(elapsed >= Duration::from_millis(950), "{elapsed:?}");
-        assert!(elapsed < Duration::from_millis(1120), "{elapsed:?}");
+        // A clock that lost the 2 ms of every read took 1.2 s or more.
+        assert!(elapsed < Duration::from_millis(1180), "{elapsed:?}");
     }
 
     #[test]

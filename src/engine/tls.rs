@@ -190,7 +190,12 @@ pub fn describe(error: &CertificateError) -> String {
             "TLS: the server's certificate is not valid before {}",
             date(not_before.as_secs())
         ),
-        CertificateError::Other(other) if other.to_string() == "CaUsedAsEndEntity" => {
+        CertificateError::Other(other)
+            if matches!(
+                other.0.downcast_ref::<webpki::Error>(),
+                Some(webpki::Error::CaUsedAsEndEntity)
+            ) =>
+        {
             "TLS: the server's certificate is a CA certificate (a self-signed one made \
              with CA:TRUE); give the server a certificate signed by that CA, or use \
              --insecure"
@@ -202,9 +207,6 @@ pub fn describe(error: &CertificateError) -> String {
         }
         CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
             "TLS: the server's certificate is not one for a server (its key usage)".into()
-        }
-        CertificateError::Other(other) => {
-            format!("TLS: the server's certificate was refused: {other}")
         }
         other => format!("TLS: the server's certificate was refused: {other}"),
     }

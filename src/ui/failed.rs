@@ -111,7 +111,9 @@ fn empty_and_owner_only(file: &File) -> io::Result<()> {
         return Ok(());
     }
     if metadata.permissions().mode() & 0o077 != 0 {
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        // Another user's file cannot be made private: it is not written.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot make it owner-only: {e}")))?;
     }
     file.set_len(0)
 }

@@ -508,12 +508,15 @@ fn a_dry_run_plans_without_a_request_or_a_write() {
     std::os::unix::fs::symlink("nowhere", dir.path().join("out/gone.bin")).unwrap();
     fs::write(dir.path().join("out/half.bin.part"), "x").unwrap();
     fs::write(dir.path().join("out/half.bin.part.meta"), "x").unwrap();
+    // A directory the run could not make: a symlink is in the way.
+    std::os::unix::fs::symlink(dir.path(), dir.path().join("out/linked")).unwrap();
     let list = [
         server.url("/have.bin"),
         server.url("/d/new.bin"),
         "bogus".to_string(),
         server.url("/gone.bin"),
         server.url("/half.bin"),
+        server.url("/linked/x.bin"),
     ];
     fs::write(dir.path().join("list.txt"), list.join("\n")).unwrap();
     let output = tget(dir.path())
@@ -537,6 +540,9 @@ fn a_dry_run_plans_without_a_request_or_a_write() {
             "error\tlist.txt:3: `bogus` is not an absolute http(s) URL".to_string(),
             format!("fetch\tout/gone.bin\t{}", server.url("/gone.bin")),
             format!("fetch\tout/half.bin\t{}", server.url("/half.bin")),
+            "error\tout/linked/x.bin\tcannot create directory out/linked: not a directory \
+             (a symlink or a file is in the way)"
+                .to_string(),
         ]
     );
     assert_eq!(server.requests(), 0);
@@ -546,7 +552,8 @@ fn a_dry_run_plans_without_a_request_or_a_write() {
             "gone.bin",
             "half.bin.part",
             "half.bin.part.meta",
-            "have.bin"
+            "have.bin",
+            "linked"
         ],
         "nothing written"
     );

@@ -305,6 +305,14 @@ fn a_final_file_continued_keeps_its_name_whatever_the_server_calls_it() {
     assert_eq!(code, Some(0), "{text}");
     assert_served(&file, "/named/a.bin", size);
     assert_eq!(listing(dir.path()), ["a.bin"]);
+
+    // An older file is of another version: replaced whole, under its name still.
+    let older = last_modified(&server, &url) - std::time::Duration::from_secs(86400);
+    plant_final(&file, &body("/named/a.bin", size)[..100_000], older);
+    let (code, _, text) = run_json(dir.path(), &["-c", "--content-disposition", &url]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_served(&file, "/named/a.bin", size);
+    assert_eq!(listing(dir.path()), ["a.bin"]);
 }
 
 #[test]
