@@ -202,9 +202,12 @@ pub fn describe(error: &CertificateError) -> String {
                 .into()
         }
         CertificateError::Revoked => "TLS: the server's certificate has been revoked".into(),
-        CertificateError::BadSignature | CertificateError::BadEncoding => {
-            "TLS: the server's certificate is damaged (bad encoding or signature)".into()
+        CertificateError::BadSignature => {
+            "TLS: the server's certificate is not signed by the trusted CA of its \
+             issuer's name (another CA with the same name, or a damaged certificate)"
+                .into()
         }
+        CertificateError::BadEncoding => "TLS: the server's certificate is damaged".into(),
         CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
             "TLS: the server's certificate is not one for a server (its key usage)".into()
         }

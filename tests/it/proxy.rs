@@ -3,9 +3,47 @@
 //! the environment read by curl's rules, `no_proxy`, and a proxy that is
 //! down never turning into a direct connection.
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread;
+use std::time::Duration;
+
 use predicates::prelude::*;
 
 use crate::support::*;
+
+/// An `https://` proxy in front of `inner`: ends TLS for one connection and
+/// hands its one request to the plain proxy, whose answer ends the
+/// connection (it answers `Connection: close`).
+fn tls_front(identity: &testserver::tls::Identity, inner: SocketAddr) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = identity.server_config().unwrap();
+    thread::spawn(move || {
+        let Some(tcp) = accept_within(&listener, Duration::from_secs(10)) else {
+            return;
+        };
+        let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
+        let connection = rustls::ServerConnection::new(config).unwrap();
+        let mut tls = rustls::StreamOwned::new(connection, tcp);
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match tls.read(&mut byte) {
+                Ok(1) => head.push(byte[0]),
+                _ => return,
+            }
+        }
+        let Ok(mut upstream) = TcpStream::connect(inner) else {
+            return;
+        };
+        let _ = upstream.write_all(&head);
+        let _ = std::io::copy(&mut upstream, &mut tls);
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+    });
+    addr
+}
 
 #[test]
 fn an_http_url_goes_through_an_http_proxy_in_absolute_form() {
@@ -40,6 +78,84 @@ fn an_http_url_goes_through_an_http_proxy_in_absolute_form() {
         origin.headers_for("/p/a.bin").len(),
         1,
         "the proxy forwarded it"
+    );
+}
+
+/// One connection, if one comes within `limit`: the front never outlives its test.
+fn accept_within(listener: &TcpListener, limit: Duration) -> Option<TcpStream> {
+    listener.set_nonblocking(true).ok()?;
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if let Ok((tcp, _)) = listener.accept() {
+            tcp.set_nonblocking(false).ok()?;
+            return Some(tcp);
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    None
+}
+
+#[test]
+fn an_https_proxy_is_reached_over_tls_checked_by_the_runs_trust_store() {
+    let pki = Pki::new();
+    let origin = Server::start().unwrap();
+    let inner = HttpProxy::start().unwrap();
+    let dir = tempdir();
+    let ca = write_file(dir.path(), "ca.pem", &pki.ca_pem);
+    let url = origin.url("/tp/a.bin?size=3000");
+    let front = tls_front(&pki.good(), inner.addr());
+    tget(dir.path())
+        .args([
+            "--cacert",
+            &ca,
+            "--proxy",
+            &format!("https://{front}"),
+            &url,
+        ])
+        .assert()
+        .success();
+    assert_served(&dir.path().join("a.bin"), "/tp/a.bin", 3000);
+    let seen: Vec<(String, String)> = inner
+        .requests()
+        .into_iter()
+        .map(|r| (r.method, r.target))
+        .collect();
+    assert_eq!(
+        seen,
+        [("GET".to_string(), url.clone())],
+        "through the TLS front"
+    );
+
+    // A proxy whose certificate the store does not trust is not used, and
+    // nothing goes direct.
+    let untrusted = tls_front(&Pki::new().good(), inner.addr());
+    let (code, lines, text) = run_json(
+        dir.path(),
+        &[
+            "--cacert",
+            &ca,
+            "--proxy",
+            &format!("https://{untrusted}"),
+            &origin.url("/tp/b.bin"),
+        ],
+    );
+    assert_eq!(code, Some(1), "{text}");
+    let error = json_job(&lines, "b.bin")["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The other CA has the same name as the trusted one, so its signature fails.
+    let named = format!("proxy https://{untrusted}: TLS: the server's certificate is not signed");
+    assert!(error.starts_with(&named), "{error}");
+    assert_eq!(
+        attempts(json_job(&lines, "b.bin")),
+        1,
+        "a certificate is not retried"
+    );
+    assert_eq!(
+        origin.requests(),
+        1,
+        "only the first file reached the origin"
     );
 }
 

@@ -26,7 +26,7 @@ pub struct Identity {
 
 impl Identity {
     /// The server side of TLS with this identity.
-    pub(crate) fn server_config(&self) -> io::Result<Arc<ServerConfig>> {
+    pub fn server_config(&self) -> io::Result<Arc<ServerConfig>> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.clone()));
         let config = ServerConfig::builder_with_provider(provider)
