@@ -455,9 +455,7 @@ impl<'a> Fetcher<'a> {
             .open_for_filling()
             .map_err(|e| FetchError::local("open", &files.part_path(), e))?;
         let done = meta.done.clone().unwrap_or_default();
-        let name = self
-            .suggested_name(response.headers())
-            .or(meta.name.clone());
+        let name = self.resumed_name(response.headers(), &meta);
         let last_modified = meta.last_modified.clone();
         let part = PartOnDisk {
             file,
@@ -544,9 +542,7 @@ impl<'a> Fetcher<'a> {
         if length != offset {
             return attempts.restart();
         }
-        let name = self
-            .suggested_name(response.headers())
-            .or(meta.name.clone());
+        let name = self.resumed_name(response.headers(), &meta);
         self.transport
             .lane()
             .start(|| file_name(&job.path), Some(total), offset);
@@ -582,9 +578,7 @@ impl<'a> Fetcher<'a> {
         if !whole {
             return attempts.restart();
         }
-        let name = self
-            .suggested_name(response.headers())
-            .or(meta.name.clone());
+        let name = self.resumed_name(response.headers(), &meta);
         drop(response);
         let mut hasher = job.sha256.map(|_| Sha256::new());
         // Without a checksum to compute, the part's length is already known.
@@ -639,6 +633,12 @@ impl<'a> Fetcher<'a> {
         })?;
         self.last_dir = Some((job.dirs.clone(), dir.clone()));
         Ok(dir)
+    }
+
+    /// A resumed file's name: the server's now, else the one it gave when
+    /// the part was started.
+    fn resumed_name(&self, headers: &HeaderMap, meta: &Meta) -> Option<String> {
+        self.suggested_name(headers).or(meta.name.clone())
     }
 
     /// The server's `Content-Disposition` name, sanitised, when asked for.
