@@ -23,7 +23,7 @@ pub use testserver::tls::Pki;
 pub use testserver::{Server, body, body_version, changed_version, etag};
 
 mod terminal;
-pub use terminal::Row;
+pub use terminal::{FRAME_END, Row};
 
 /// How long one tget run may take unless the test says otherwise; past it
 /// the process is killed and the test fails.

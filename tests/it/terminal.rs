@@ -187,3 +187,32 @@ fn the_bars_take_no_more_than_half_the_screen() {
         assert!(bars <= 6, "{bars} bar rows on 12:\n{}", screen.contents());
     });
 }
+
+#[test]
+fn the_bars_are_redrawn_about_15_times_a_second_at_most() {
+    let server = Server::start().unwrap();
+    let dir = tempdir();
+    // Bytes arrive all the time, so every frame would differ from the last.
+    let urls: Vec<String> = (0..4)
+        .map(|i| server.url(&format!("/fr/{i}.bin?size={}&rate={}", 2 * MIB, MIB)))
+        .collect();
+    let started = std::time::Instant::now();
+    let run = tget(dir.path())
+        .args(["-t", "4", "--split", "1", "-d", "out"])
+        .args(&urls)
+        .env("TERM", "xterm-256color")
+        .on_terminal(24, 80);
+    let (code, rendered) = run.wait();
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(code, Some(0));
+    let frames = rendered
+        .raw
+        .windows(FRAME_END.len())
+        .filter(|w| *w == FRAME_END)
+        .count();
+    assert!(frames >= 5, "{frames} frames: the bars were drawn");
+    assert!(
+        frames as f64 <= 15.0 * elapsed * 1.5 + 5.0,
+        "{frames} frames in {elapsed:.2} s"
+    );
+}

@@ -18,7 +18,7 @@ use portable_pty::{Child, ChildKiller, CommandBuilder, MasterPty, PtySize, nativ
 use super::Tget;
 
 /// What a frame of tget's bars ends with: autowrap switched back on.
-const FRAME_END: &[u8] = b"\x1b[?7h";
+pub const FRAME_END: &[u8] = b"\x1b[?7h";
 const SCROLLBACK: usize = 10_000;
 
 /// A tget run on a pseudo-terminal; killed when its time limit passes or
