@@ -33,6 +33,45 @@ fn cacert_trusts_every_certificate_of_its_bundle() {
 }
 
 #[test]
+fn ca_native_is_the_systems_store_and_not_the_bundled_one() {
+    let pki = Pki::new();
+    let server = Server::https(&pki.good()).unwrap();
+    let dir = tempdir();
+    let url = server.url("/n/native.bin?size=5000");
+    // The system's store as OpenSSL finds it: SSL_CERT_FILE, when set,
+    // is where the operating system's certificates are.
+    let ca = write_file(dir.path(), "system.pem", &pki.ca_pem);
+    tget(dir.path())
+        .env("SSL_CERT_FILE", &ca)
+        .args(["--ca-native", &url])
+        .assert()
+        .success();
+    assert_served(&dir.path().join("native.bin"), "/n/native.bin", 5000);
+    // This run's CA is in no real system's store: refused at once (or, on a
+    // machine with no store at all, a clear input error before any request).
+    let output = tget(dir.path())
+        .args(["--json", "--ca-native", &server.url("/n/other.bin")])
+        .output();
+    let text = stderr(&output);
+    match output.status.code() {
+        Some(1) => {
+            let lines = json_lines(&output);
+            let job = json_job(&lines, "other.bin");
+            assert!(
+                job["error"].as_str().unwrap().contains("unknown issuer"),
+                "{job}"
+            );
+            assert_eq!(attempts(job), 1);
+        }
+        Some(2) => assert!(
+            text.contains("--ca-native: the system's certificates"),
+            "{text}"
+        ),
+        code => panic!("exit {code:?}: {text}"),
+    }
+}
+
+#[test]
 fn ssl_cert_file_and_ssl_cert_dir_are_the_trust_store() {
     let pki = Pki::new();
     let server = Server::https(&pki.good()).unwrap();
