@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, bail};
 
 use crate::config::Config;
-use crate::engine::job::{self, Job, Planning};
+use crate::engine::job::{self, FetchError, Job, Planning};
 use crate::engine::outdir::Dir;
 use crate::engine::resume;
 use crate::exit::{Exit, Fatal, OrExit};
@@ -76,10 +76,7 @@ fn job_lines(
     let dir = match out_dir.map(|out| out.existing_subdir(&job.dirs)) {
         Some(Err(error)) => {
             let shown = job.path.parent().unwrap_or(&job.path);
-            return Err(format!(
-                "cannot create directory {}: {error}",
-                shown.display()
-            ));
+            return Err(FetchError::local("create directory", shown, error).to_string());
         }
         Some(Ok(dir)) => dir,
         None => None,

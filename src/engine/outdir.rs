@@ -77,9 +77,9 @@ impl Dir {
     }
 
     /// The directory `components` below this one, when it is there; nothing
-    /// is made (what `--dry-run` looks at).
-    /// `None` if one is missing; an error for anything else in the way (a
-    /// symlink or a file), as making it would fail.
+    /// is made (what `--dry-run` looks at). `None` if one is missing; an
+    /// error for anything else in the way (a symlink or a file), as making
+    /// it would fail.
     pub fn existing_subdir(&self, components: &[String]) -> io::Result<Option<Dir>> {
         let mut dir = self.clone();
         for component in components {

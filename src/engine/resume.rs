@@ -55,7 +55,7 @@ pub fn start(dir: &Dir, name: &str, config: &FetchConfig) -> Option<Start> {
     let newer_than = final_file
         .filter(|_| config.timestamping && !config.overwrite)
         .map(|file| file.modified)
-        .filter(|&time| http_date(time).is_some());
+        .filter(|&time| is_http_date(time));
     // `-N` replaces a file rather than continuing it.
     let final_file =
         final_file.filter(|_| config.resume && !config.overwrite && !config.timestamping);
@@ -169,15 +169,21 @@ pub fn first_gap(meta: &Meta, length: u64) -> (u64, u64) {
 /// under its final name (`-c`), else nothing.
 pub fn resume_point(job: &Job, files: &PartFiles, final_file: Option<FinalFile>) -> Option<Resume> {
     // Without a date for If-Range, a tail could be of another version.
-    let final_file = final_file.filter(|file| http_date(file.modified).is_some());
+    let final_file = final_file.filter(|file| is_http_date(file.modified));
     part_resume(job, files).or(final_file.map(Resume::Final))
 }
 
-/// A file time as an HTTP date, when it can be one: from 1970 to the end
-/// of year 9999 (httpdate panics past it, and tmpfs can hold such times).
+/// A file time as an HTTP date, when it can be one (see [`is_http_date`]).
 pub fn http_date(time: SystemTime) -> Option<String> {
-    let seconds = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
-    (seconds < 253_402_300_800).then(|| httpdate::fmt_http_date(time))
+    is_http_date(time).then(|| httpdate::fmt_http_date(time))
+}
+
+/// Whether a file time can be an HTTP date: from 1970 to the end of year
+/// 9999 (httpdate panics past it, and tmpfs can hold such times). Asked
+/// without formatting one.
+fn is_http_date(time: SystemTime) -> bool {
+    time.duration_since(UNIX_EPOCH)
+        .is_ok_and(|since| since.as_secs() < 253_402_300_800)
 }
 
 fn part_resume(job: &Job, files: &PartFiles) -> Option<Resume> {

@@ -3,7 +3,7 @@
 //! the environment read by curl's rules, `no_proxy`, and a proxy that is
 //! down never turning into a direct connection.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
@@ -26,18 +26,13 @@ fn tls_front(identity: &testserver::tls::Identity, inner: SocketAddr) -> SocketA
         let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
         let connection = rustls::ServerConnection::new(config).unwrap();
         let mut tls = rustls::StreamOwned::new(connection, tcp);
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            match tls.read(&mut byte) {
-                Ok(1) => head.push(byte[0]),
-                _ => return,
-            }
-        }
+        let Ok(Some(head)) = testserver::proxy::read_head(&mut tls) else {
+            return;
+        };
         let Ok(mut upstream) = TcpStream::connect(inner) else {
             return;
         };
-        let _ = upstream.write_all(&head);
+        let _ = upstream.write_all(head.as_bytes());
         let _ = std::io::copy(&mut upstream, &mut tls);
         tls.conn.send_close_notify();
         let _ = tls.flush();

@@ -13,6 +13,9 @@ use std::net::{SocketAddr, TcpStream};
 use crate::Headers;
 use crate::relay::{self, Listener, Shared};
 
+/// A request or response head read from any stream (a TLS one, say).
+pub use crate::relay::read_head;
+
 /// One request as the proxy received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyRequest {

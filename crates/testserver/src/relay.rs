@@ -138,7 +138,7 @@ pub(crate) fn copy_all(from: &mut impl Read, to: &mut impl Write) -> io::Result<
 
 /// Reads a head (up to the blank line) one byte at a time, so nothing after
 /// it is consumed. `None` if the peer closed first.
-pub(crate) fn read_head(stream: &mut TcpStream) -> io::Result<Option<String>> {
+pub fn read_head(stream: &mut impl Read) -> io::Result<Option<String>> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
