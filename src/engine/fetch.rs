@@ -601,10 +601,13 @@ impl<'a> Fetcher<'a> {
         if self.config.remote_time {
             attempts.odd_date = !stamp(files, complete.last_modified.as_deref());
         }
-        // A file `-c` found under its name keeps that name whatever the
-        // server would call it: finished, or replaced by a newer copy.
-        let from_final = attempts.took_over.is_some() || attempts.final_file.is_some();
-        let suggested = complete.name.as_deref().filter(|_| !from_final);
+        // A file `-c` found under its name (taken over or not) keeps that
+        // name whatever the server would call it: finished, or replaced by a
+        // newer copy.
+        let suggested = complete
+            .name
+            .as_deref()
+            .filter(|_| attempts.final_file.is_none());
         let to = Destination {
             planned: &job.name,
             suggested,
